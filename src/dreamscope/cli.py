@@ -14,6 +14,7 @@ from dreamscope.errors import DreamscopeError
 
 #: sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("dreamscope.train", "train a DreamerV3 agent with every entropy signal measured"),
     "entropy": ("dreamscope.fingerprint", "explain what a logged entropy value can be"),
 }
 

@@ -1,0 +1,81 @@
+"""The DreamerV3 agent: acting with a carried latent state, and one training update."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from dreamscope.agent.behavior import ActorCritic, sample_action
+from dreamscope.agent.optim import Optimizer
+from dreamscope.agent.world_model import Latent, WorldModel
+from dreamscope.config import Config
+from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics, reward_metrics
+
+
+class Agent(nn.Module):
+    def __init__(self, cfg: Config, obs_dim: int, action_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.obs_dim, self.action_dim = obs_dim, action_dim
+        self.wm = WorldModel(cfg.world_model, obs_dim, action_dim)
+        self.ac = ActorCritic(cfg.behavior, cfg.actor, cfg.critic, self.wm.feat_dim, action_dim)
+        self.model_params = list(self.wm.parameters()) + list(self.ac.critic.net.parameters())
+        self.actor_params = list(self.ac.actor.parameters())
+        self.opt = Optimizer(self.model_params + self.actor_params, cfg.optim)
+        self.gradient_signals = GradientSignals()
+        self.updates = 0
+        if cfg.run.compile:
+            self.wm.rssm.core = torch.compile(self.wm.rssm.core, dynamic=False)
+
+    # ----------------------------------------------------------------------------- acting
+    def initial_state(self, batch: int) -> tuple[Latent, torch.Tensor]:
+        device = next(self.parameters()).device
+        return self.wm.rssm.initial(batch, device), torch.zeros(batch, self.action_dim, device=device)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, is_first: torch.Tensor, carry, explore: bool = True):
+        """One policy step per env; ``carry`` is (latent, previous action), reset where ``is_first``."""
+        latent, prev_action = carry
+        latent, _ = self.wm.rssm.obs_step(latent, prev_action, self.wm.embed(obs), is_first)
+        dist = self.ac.actor(latent.feat())
+        action = sample_action(dist)[0] if explore else dist.mode().clamp(-1, 1)
+        return action, (latent, action)
+
+    # ----------------------------------------------------------------------------- learning
+    def train_step(self, batch: dict[str, torch.Tensor], measure: bool = False) -> dict[str, float]:
+        """One update of world model, actor and critic; with ``measure`` also the entropy signals."""
+        self.train()
+        wm_loss, post, wm_metrics, reward_dist = self.wm.loss(batch)
+        start = Latent(post.deter.reshape(-1, post.deter.shape[-1]), post.stoch.reshape(-1, *post.stoch.shape[2:])).detach()
+        start_cont = 1.0 - batch["is_terminal"].float().reshape(-1)
+        imag = self.ac.imagine(self.wm, start, start_cont)
+        out = self.ac.loss(imag)
+        metrics: dict[str, float] = {}
+        signal_seconds = 0.0
+        if measure:
+            t0 = time.perf_counter()
+            metrics.update(self.gradient_signals.measure(out.pg_loss, out.ent_loss, self.actor_params, out.dist.std))
+            signal_seconds = time.perf_counter() - t0
+        # The actor loss only updates the actor, also when it backpropagates through the dynamics.
+        (wm_loss + out.critic_loss).backward(inputs=self.model_params)
+        out.actor_loss.backward(inputs=self.actor_params)
+        opt_metrics = self.opt.step()
+        self.ac.critic.update_slow()
+        self.updates += 1
+        metrics.update({"loss/model": float(wm_loss.detach()), "loss/actor": float(out.actor_loss.detach()),
+                        "loss/critic": float(out.critic_loss.detach()), "loss/policy_gradient": float(out.pg_loss.detach()),
+                        "loss/entropy": float(out.ent_loss.detach()), "entropy/eta": self.ac.entropy_scale})
+        metrics.update({k: float(v.detach()) for k, v in {**wm_metrics, **opt_metrics}.items()})
+        if measure:
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                metrics.update(policy_metrics(out.dist, imag.action[:-1], out.logp, out.entropy))
+                rn = self.ac.retnorm
+                metrics.update(return_metrics(out.returns, out.value[:-1], out.adv, out.adv_normed, rn.lo, rn.hi))
+                metrics.update(reward_metrics(imag.reward[1:], batch["reward"], reward_dist.mean()))
+            signal_seconds += time.perf_counter() - t0
+            metrics["perf/signals_seconds"] = signal_seconds
+        return metrics
+

@@ -1,0 +1,220 @@
+"""Actor-critic learning in imagination (DreamerV3 §"Actor critic learning").
+
+advantage = (R^λ − v) / max(limit, S), S = EMA of the P95 − P5 spread of λ-returns;
+actor loss = −w·(log π(a)·sg(adv) + η·H(π)); critic: two-hot cross-entropy to R^λ plus a
+regulariser towards its slow EMA copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dreamscope.agent.nets import mlp, output_layer
+from dreamscope.config import ActorConfig, BehaviorConfig, CriticConfig
+from dreamscope.dists import BoundedNormal, TanhNormal, TwoHot, symexp_bins
+
+
+class Actor(nn.Module):
+    def __init__(self, cfg: ActorConfig, feat_dim: int, action_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.action_dim = action_dim
+        self.net = nn.Sequential(mlp(feat_dim, cfg.units, cfg.layers), output_layer(cfg.units, 2 * action_dim, cfg.outscale))
+
+    def forward(self, feat: torch.Tensor) -> BoundedNormal | TanhNormal:
+        mean, std_raw = self.net(feat).chunk(2, -1)
+        c = self.cfg
+        if c.dist == "bounded_normal":
+            return BoundedNormal(mean, std_raw, c.std_min, c.std_max)
+        return TanhNormal(mean, std_raw, c.std_bound, c.logstd_min, c.logstd_max, c.std_min, c.std_max)
+
+
+def sample_action(dist: BoundedNormal | TanhNormal) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns (env action in [-1, 1], the raw sample whose log-prob the loss scores).
+
+    BoundedNormal samples are clipped for the environment (as the official env wrapper
+    does) but scored unclipped; TanhNormal is scored through its pre-tanh sample.
+    """
+    if isinstance(dist, TanhNormal):
+        raw = dist.sample_pretanh()
+        return torch.tanh(raw), raw
+    raw = dist.sample()
+    return raw.clamp(-1.0, 1.0), raw
+
+
+def raw_log_prob(dist: BoundedNormal | TanhNormal, raw: torch.Tensor) -> torch.Tensor:
+    return dist.log_prob_pretanh(raw) if isinstance(dist, TanhNormal) else dist.log_prob(raw)
+
+
+class Critic(nn.Module):
+    """Two-hot value head with a slow EMA copy used as a regulariser."""
+
+    def __init__(self, cfg: CriticConfig, feat_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.net = nn.Sequential(mlp(feat_dim, cfg.units, cfg.layers), output_layer(cfg.units, cfg.bins, 0.0 if cfg.zero_init else 1.0))
+        self.slow = copy.deepcopy(self.net).requires_grad_(False)
+        self.register_buffer("bins", symexp_bins(cfg.bins), persistent=False)
+
+    def forward(self, feat: torch.Tensor) -> TwoHot:
+        return TwoHot(self.net(feat), self.bins)
+
+    def slow_value(self, feat: torch.Tensor) -> torch.Tensor:
+        return TwoHot(self.slow(feat), self.bins).mean()
+
+    @torch.no_grad()
+    def update_slow(self) -> None:
+        for slow, fast in zip(self.slow.parameters(), self.net.parameters()):
+            slow.lerp_(fast, self.cfg.slow_rate)
+
+
+class ReturnNorm(nn.Module):
+    """Return scale S: EMA of the P95 − P5 spread (``perc``), of the std (``std``), or 1 (``none``)."""
+
+    def __init__(self, cfg: BehaviorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("lo", torch.zeros(()))
+        self.register_buffer("hi", torch.zeros(()))
+
+    @torch.no_grad()
+    def update(self, returns: torch.Tensor) -> None:
+        c, flat = self.cfg, returns.flatten().float()
+        if c.retnorm == "perc":
+            q = torch.quantile(flat, torch.tensor([c.retnorm_lo / 100, c.retnorm_hi / 100], device=flat.device))
+            self.lo.lerp_(q[0], c.retnorm_rate)
+            self.hi.lerp_(q[1], c.retnorm_rate)
+        elif c.retnorm == "std":
+            self.lo.zero_()
+            self.hi.lerp_(flat.std(), c.retnorm_rate)
+
+    @property
+    def spread(self) -> torch.Tensor:
+        """S before the max(limit, ·): what the doctor compares with the limit."""
+        return self.hi - self.lo
+
+    @property
+    def scale(self) -> torch.Tensor:
+        if self.cfg.retnorm == "none":
+            return torch.ones(())
+        return self.spread.clamp_min(self.cfg.retnorm_limit)
+
+
+def lambda_return(reward: torch.Tensor, disc: torch.Tensor, value: torch.Tensor, lam: float) -> torch.Tensor:
+    """R_t = r_{t+1} + γc_{t+1}((1−λ)v_{t+1} + λR_{t+1}), R_H = v_H. Inputs (H+1, N); output (H, N)."""
+    ret = value[-1]
+    out = []
+    for t in reversed(range(value.shape[0] - 1)):
+        ret = reward[t + 1] + disc[t + 1] * ((1.0 - lam) * value[t + 1] + lam * ret)
+        out.append(ret)
+    return torch.stack(out[::-1])
+
+
+@dataclass
+class Imagination:
+    """An imagined rollout, time-major: feat (H+1, N, F), actions (H+1, N, A)."""
+
+    feat: torch.Tensor
+    action: torch.Tensor  # what the env would receive, in [-1, 1]
+    raw_action: torch.Tensor  # what the log-prob scores
+    reward: torch.Tensor  # (H+1, N); reward[0] unused
+    disc: torch.Tensor  # γ·continue, (H+1, N); disc[0] is the start's own continue flag
+    weight: torch.Tensor  # cumulative discount weights (H+1, N)
+
+
+@dataclass
+class BehaviorOutput:
+    """Everything the actor-critic update computed, kept for the signals."""
+
+    actor_loss: torch.Tensor
+    pg_loss: torch.Tensor
+    ent_loss: torch.Tensor
+    critic_loss: torch.Tensor
+    dist: BoundedNormal | TanhNormal
+    imag: Imagination
+    returns: torch.Tensor
+    value: torch.Tensor
+    adv: torch.Tensor
+    adv_normed: torch.Tensor
+    logp: torch.Tensor
+    entropy: torch.Tensor
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, cfg: BehaviorConfig, actor_cfg: ActorConfig, critic_cfg: CriticConfig, feat_dim: int, action_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.actor = Actor(actor_cfg, feat_dim, action_dim)
+        self.critic = Critic(critic_cfg, feat_dim)
+        self.retnorm = ReturnNorm(cfg)
+        self.entropy_scale = actor_cfg.entropy_scale
+
+    @property
+    def gamma(self) -> float:
+        return 1.0 - 1.0 / self.cfg.horizon
+
+    def imagine(self, wm, start, start_cont: torch.Tensor) -> Imagination:
+        """Roll the policy out in the world model for ``imag_horizon`` steps from ``start``.
+
+        With REINFORCE no gradient flows through the dynamics, so the rollout runs without
+        autograd and the actor is re-evaluated on the detached states in one batched call.
+        """
+        backprop = self.actor.cfg.grad == "backprop"
+        with torch.set_grad_enabled(backprop and torch.is_grad_enabled()):
+            state = start
+            feats, actions, raws = [], [], []
+            for t in range(self.cfg.imag_horizon + 1):
+                feat = state.feat()
+                dist = self.actor(feat)
+                if backprop:
+                    raw = dist.mean + dist.std * torch.randn_like(dist.mean)
+                    action = torch.tanh(raw) if isinstance(dist, TanhNormal) else raw.clamp(-1, 1)
+                else:
+                    action, raw = sample_action(dist)
+                feats.append(feat)
+                actions.append(action)
+                raws.append(raw)
+                if t < self.cfg.imag_horizon:
+                    state = wm.rssm.img_step(state, action)
+            feat = torch.stack(feats)
+            reward = wm.reward(feat).mean()
+            cont = (wm.cont_logits(feat) > 0).float()
+        cont = torch.cat([start_cont.unsqueeze(0), cont[1:]], 0)
+        disc = self.gamma * cont
+        disc = torch.cat([cont[:1], disc[1:]], 0)
+        weight = torch.cumprod(disc, 0).detach()
+        return Imagination(feat, torch.stack(actions), torch.stack(raws), reward, disc, weight)
+
+    def loss(self, imag: Imagination) -> BehaviorOutput:
+        cfg = self.cfg
+        backprop = self.actor.cfg.grad == "backprop"
+        feat = imag.feat if backprop else imag.feat.detach()
+        value_dist = self.critic(feat.detach())
+        value = value_dist.mean()
+        returns = lambda_return(imag.reward, imag.disc, value if backprop else value.detach(), cfg.return_lambda)
+        self.retnorm.update(returns)
+        adv = returns - value[:-1].detach()
+        adv_normed = adv / self.retnorm.scale
+        dist = self.actor(feat[:-1])
+        weight = imag.weight[:-1]
+        logp = raw_log_prob(dist, imag.raw_action[:-1].detach())
+        entropy = dist.entropy()
+        if backprop:
+            pg_loss = -(weight * adv_normed).mean()
+        else:
+            pg_loss = -(weight * logp * adv_normed.detach()).mean()
+        ent_loss = -(weight * self.entropy_scale * entropy).mean()
+        critic_loss = (weight * self.critic_loss(value_dist, feat[:-1].detach(), returns.detach())).mean()
+        return BehaviorOutput(pg_loss + ent_loss, pg_loss, ent_loss, critic_loss, dist, imag, returns.detach(),
+                              value.detach(), adv.detach(), adv_normed.detach(), logp.detach(), entropy.detach())
+
+    def critic_loss(self, value_dist: TwoHot, feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Two-hot cross-entropy to R^λ plus ``slow_reg`` × cross-entropy to the slow critic's value."""
+        online = TwoHot(value_dist.logits[:-1], value_dist.bins)
+        with torch.no_grad():
+            slow = self.critic.slow_value(feat)
+        return online.loss(target) + self.critic.cfg.slow_reg * online.loss(slow)

@@ -1,0 +1,45 @@
+"""Building blocks shared by the world model and the actor-critic."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Dense(nn.Sequential):
+    """Linear → RMSNorm → SiLU, the official layer pattern."""
+
+    def __init__(self, inp: int, out: int):
+        super().__init__(nn.Linear(inp, out, bias=False), nn.RMSNorm(out, eps=1e-4), nn.SiLU())
+
+
+def mlp(inp: int, units: int, layers: int) -> nn.Sequential:
+    """``layers`` Dense layers of width ``units`` (an empty Sequential when layers == 0)."""
+    return nn.Sequential(*[Dense(inp if i == 0 else units, units) for i in range(layers)])
+
+
+def output_layer(inp: int, out: int, scale: float) -> nn.Linear:
+    """Final linear layer whose initial weights are scaled by ``scale`` (0 → predicts zero logits)."""
+    layer = nn.Linear(inp, out)
+    with torch.no_grad():
+        layer.weight.mul_(scale)
+        layer.bias.zero_()
+    return layer
+
+
+class BlockLinear(nn.Module):
+    """Block-diagonal linear map over ``groups`` groups: the official RSSM's cheap wide GRU."""
+
+    def __init__(self, inp: int, out: int, groups: int):
+        super().__init__()
+        if inp % groups or out % groups:
+            raise ValueError(f"BlockLinear sizes {inp}->{out} must be divisible by groups={groups}")
+        self.groups = groups
+        bound = (groups / inp) ** 0.5
+        self.weight = nn.Parameter(torch.empty(groups, inp // groups, out // groups).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        grouped = x.reshape(*x.shape[:-1], self.groups, -1)
+        out = torch.einsum("...gi,gio->...go", grouped, self.weight)
+        return out.reshape(*x.shape[:-1], -1) + self.bias

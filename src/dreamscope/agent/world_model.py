@@ -1,0 +1,146 @@
+"""DreamerV3 world model for vector observations: RSSM with block GRU, encoder, decoder, heads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dreamscope.agent.nets import BlockLinear, Dense, mlp, output_layer
+from dreamscope.config import WorldModelConfig
+from dreamscope.dists import TwoHot, UnimixCategorical, symexp_bins, symlog
+
+
+@dataclass
+class Latent:
+    """RSSM state: deterministic ``deter`` (..., D) and one-hot ``stoch`` (..., S, C)."""
+
+    deter: torch.Tensor
+    stoch: torch.Tensor
+
+    def feat(self) -> torch.Tensor:
+        return torch.cat([self.deter, self.stoch.flatten(-2)], -1)
+
+    def detach(self) -> "Latent":
+        return Latent(self.deter.detach(), self.stoch.detach())
+
+
+class RSSM(nn.Module):
+    """Recurrent state-space model with discrete latents, as in the official DreamerV3.
+
+    The deterministic path is a GRU whose matrices are block-diagonal over ``blocks`` groups;
+    each group sees its own slice of the state plus the embedded (state, stoch, action).
+    """
+
+    def __init__(self, cfg: WorldModelConfig, action_dim: int, embed_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        d, h, g = cfg.deter, cfg.hidden, cfg.blocks
+        self.stoch_flat = cfg.stoch * cfg.classes
+        self.in_deter = Dense(d, h)
+        self.in_stoch = Dense(self.stoch_flat, h)
+        self.in_action = Dense(action_dim, h)
+        # Each group's input is [its slice of deter, the shared embedding x]; the shared part
+        # of the block matrix is one dense map, the per-group part a block-diagonal one.
+        self.hid_shared = nn.Linear(3 * h, d, bias=False)
+        self.hid_block = BlockLinear(d, d, g)
+        self.hid_norm = nn.Sequential(nn.RMSNorm(d, eps=1e-4), nn.SiLU())
+        self.gru = BlockLinear(d, 3 * d, g)
+        self.prior_net = nn.Sequential(mlp(d, h, 2), nn.Linear(h, self.stoch_flat))
+        self.post_net = nn.Sequential(mlp(d + embed_dim, h, 1), nn.Linear(h, self.stoch_flat))
+
+    def initial(self, batch: int, device: torch.device) -> Latent:
+        return Latent(torch.zeros(batch, self.cfg.deter, device=device),
+                      torch.zeros(batch, self.cfg.stoch, self.cfg.classes, device=device))
+
+    def _dist(self, logits: torch.Tensor) -> UnimixCategorical:
+        return UnimixCategorical(logits.reshape(*logits.shape[:-1], self.cfg.stoch, self.cfg.classes), self.cfg.unimix)
+
+    def core(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """One deterministic step: deter_t = GRU(deter_{t-1}, stoch_{t-1}, action_{t-1})."""
+        g = self.cfg.blocks
+        action = action / action.abs().clamp_min(1.0).detach()
+        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch.flatten(-2)), self.in_action(action)], -1)
+        x = self.hid_norm(self.hid_block(deter) + self.hid_shared(x))
+        gates = self.gru(x).reshape(-1, g, 3, deter.shape[-1] // g)
+        reset, cand, update = (gates[:, :, i].reshape(deter.shape) for i in range(3))
+        cand = torch.tanh(torch.sigmoid(reset) * cand)
+        update = torch.sigmoid(update - 1.0)
+        return update * cand + (1.0 - update) * deter
+
+    def prior(self, deter: torch.Tensor) -> UnimixCategorical:
+        return self._dist(self.prior_net(deter))
+
+    def img_step(self, state: Latent, action: torch.Tensor) -> Latent:
+        deter = self.core(state.deter, state.stoch, action)
+        return Latent(deter, self.prior(deter).sample())
+
+    def obs_step(self, state: Latent, action: torch.Tensor, embed: torch.Tensor, is_first: torch.Tensor):
+        """Posterior step for acting: resets the state where ``is_first``."""
+        keep = (~is_first).float().unsqueeze(-1)
+        deter = self.core(state.deter * keep, state.stoch * keep.unsqueeze(-1), action * keep)
+        post = self._dist(self.post_net(torch.cat([deter, embed], -1)))
+        return Latent(deter, post.sample()), post
+
+    def observe(self, embed: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor, state: Latent):
+        """Filter a (B, T) sequence; returns posterior latents (B, T, ...) and both logits."""
+        deters, stochs, post_logits = [], [], []
+        for t in range(embed.shape[1]):
+            state, post = self.obs_step(state, prev_action[:, t], embed[:, t], is_first[:, t])
+            deters.append(state.deter)
+            stochs.append(state.stoch)
+            post_logits.append(post.logits)
+        deter = torch.stack(deters, 1)
+        post = Latent(deter, torch.stack(stochs, 1))
+        prior_logits = self.prior(deter).logits  # prior depends on deter only: one batched call
+        return post, torch.stack(post_logits, 1), prior_logits
+
+
+def kl_categorical(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) summed over latents; inputs are log-probabilities (..., S, C)."""
+    return (logits_p.exp() * (logits_p - logits_q)).sum((-2, -1))
+
+
+class WorldModel(nn.Module):
+    def __init__(self, cfg: WorldModelConfig, obs_dim: int, action_dim: int):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = mlp(obs_dim, cfg.units, cfg.enc_layers)
+        self.rssm = RSSM(cfg, action_dim, cfg.units)
+        feat = cfg.deter + cfg.stoch * cfg.classes
+        self.feat_dim = feat
+        self.decoder = nn.Sequential(mlp(feat, cfg.units, cfg.dec_layers), nn.Linear(cfg.units, obs_dim))
+        self.reward_head = nn.Sequential(
+            mlp(feat, cfg.units, cfg.head_layers),
+            output_layer(cfg.units, cfg.reward_bins, 0.0 if cfg.zero_init_heads else 1.0))
+        self.cont_head = nn.Sequential(mlp(feat, cfg.units, cfg.head_layers), nn.Linear(cfg.units, 1))
+        self.register_buffer("reward_bins", symexp_bins(cfg.reward_bins), persistent=False)
+
+    def embed(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.encoder(symlog(obs))
+
+    def reward(self, feat: torch.Tensor) -> TwoHot:
+        return TwoHot(self.reward_head(feat), self.reward_bins)
+
+    def cont_logits(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.cont_head(feat).squeeze(-1)
+
+    def loss(self, batch: dict[str, torch.Tensor]):
+        """World-model loss on a replay batch (B, T); returns (scalar loss, posterior, metrics, reward preds)."""
+        obs = batch["obs"]
+        start = self.rssm.initial(obs.shape[0], obs.device)
+        post, post_logits, prior_logits = self.rssm.observe(self.embed(obs), batch["prev_action"], batch["is_first"], start)
+        feat = post.feat()
+        rec = ((self.decoder(feat) - symlog(obs)) ** 2).sum(-1)
+        reward_dist = self.reward(feat)
+        rew = reward_dist.loss(batch["reward"])
+        con = F.binary_cross_entropy_with_logits(self.cont_logits(feat), 1.0 - batch["is_terminal"].float(), reduction="none")
+        free = self.cfg.free_nats
+        dyn = kl_categorical(post_logits.detach(), prior_logits).clamp_min(free)
+        rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(free)
+        total = rec + rew + con + self.cfg.kl_dyn_scale * dyn + self.cfg.kl_rep_scale * rep
+        metrics = {"loss/rec": rec.mean(), "loss/rew": rew.mean(), "loss/con": con.mean(),
+                   "loss/dyn": dyn.mean(), "loss/rep": rep.mean()}
+        return total.mean(), post, metrics, reward_dist

@@ -1,0 +1,300 @@
+"""Train a DreamerV3 agent on a continuous-control env, measuring every entropy signal.
+
+The run directory holds config.yaml, meta.json (what the doctor needs to know about the
+policy), metrics.jsonl, TensorBoard events (tb/), checkpoint.pt and replay.npz. A killed
+run continues with --resume RUN_DIR and loses at most one checkpoint interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from dreamscope.config import Config, PRESETS, _all_keys, apply_overrides, apply_preset, dump_yaml, load_yaml, parse_set_args
+from dreamscope.errors import DreamscopeError
+
+CHECKPOINT = "checkpoint.pt"
+REPLAY = "replay.npz"
+METRICS = "metrics.jsonl"
+
+
+def config_help() -> str:
+    """Every config key with its default, for `--help`."""
+    defaults = Config()
+    lines = ["config keys (set with --set KEY=VALUE or in a --config YAML file):"]
+    for key in _all_keys(defaults):
+        section, name = key.split(".")
+        lines.append(f"  {key} = {getattr(getattr(defaults, section), name)!r}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = config_help()
+    parser.add_argument("--env", help="airhockey | Gymnasium id (Pendulum-v1) | dmc:DOMAIN-TASK | module:EnvId (default: airhockey)")
+    parser.add_argument("--preset", default="size1m", choices=list(PRESETS), help="model size (default: size1m)")
+    parser.add_argument("--steps", type=int, help="agent steps to train for (default: run.steps)")
+    parser.add_argument("--logdir", help="run directory (default: runs/ENV-TIMESTAMP)")
+    parser.add_argument("--config", help="YAML file of config sections, applied after the preset")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key; repeatable")
+    parser.add_argument("--seed", type=int, help="random seed (default: run.seed)")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    parser.add_argument("--overwrite", action="store_true", help="allow writing into an existing run directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = apply_preset(Config(), args.preset)
+    if args.config:
+        cfg = load_yaml(args.config, cfg)
+    overrides = parse_set_args(args.set)
+    for flag, key in (("env", "run.env"), ("steps", "run.steps"), ("seed", "run.seed")):
+        if getattr(args, flag) is not None:
+            overrides[key] = str(getattr(args, flag))
+    return apply_overrides(cfg, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        logdir = Path(args.resume)
+        if not (logdir / "config.yaml").exists():
+            raise DreamscopeError(f"--resume {logdir}: no config.yaml there; is it a dreamscope run directory?")
+        cfg = load_yaml(logdir / "config.yaml")
+        if args.steps is not None:
+            cfg.run.steps = args.steps
+    else:
+        cfg = build_config(args)
+        logdir = Path(args.logdir or f"runs/{cfg.run.env.replace('/', '_').replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}")
+    trainer = Trainer(cfg, logdir, resume=bool(args.resume), overwrite=args.overwrite)
+    trainer.train(progress=not args.no_progress)
+    print(f"run written to {logdir}")
+    return 0
+
+
+class Trainer:
+    """Collect with the current policy, train at ``train_ratio``, log, checkpoint."""
+
+    def __init__(self, cfg: Config, logdir: str | Path, resume: bool = False, overwrite: bool = False):
+        import torch
+
+        from dreamscope.agent.agent import Agent
+        from dreamscope.envs.factory import make_vector_env
+        from dreamscope.replay import Replay
+
+        self.cfg, self.logdir = cfg, Path(logdir)
+        r = cfg.run
+        if not resume and (self.logdir / METRICS).exists() and not overwrite:
+            raise DreamscopeError(f"{self.logdir} already holds a run; use --resume {self.logdir} to continue it, "
+                                  "--overwrite to replace it, or another --logdir")
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        if r.threads:
+            torch.set_num_threads(r.threads)
+        torch.manual_seed(r.seed)
+        random.seed(r.seed)
+        self.np_rng = np.random.default_rng(r.seed)
+        self.envs = make_vector_env(r.env, r.envs, r.seed, r.action_repeat)
+        obs_dim = int(np.prod(self.envs.single_observation_space.shape))
+        self.action_dim = int(np.prod(self.envs.single_action_space.shape))
+        self.agent = Agent(cfg, obs_dim, self.action_dim).to(r.device)
+        self.replay = Replay(r.replay_size, r.envs, obs_dim, self.action_dim, seed=r.seed)
+        self.step = 0  # agent steps collected (rows added)
+        self.update_credit = 0.0
+        self.episodes = 0
+        if resume and (self.logdir / CHECKPOINT).exists():
+            self._load_checkpoint()
+        elif not resume:
+            dump_yaml(cfg, self.logdir / "config.yaml")
+            (self.logdir / "meta.json").write_text(json.dumps(self._meta(), indent=2))
+        self._truncate_metrics_after(self.step)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tb = SummaryWriter(str(self.logdir / "tb"), purge_step=self.step if resume else None)
+
+    def _meta(self) -> dict:
+        """What a log reader cannot infer from metric names: the policy's distribution and bounds."""
+        import torch
+
+        a = self.cfg.actor
+        with torch.no_grad():
+            dist = self.agent.ac.actor(torch.zeros(1, self.agent.wm.feat_dim, device=self.cfg.run.device))
+        return {"implementation": "dreamscope", "env": self.cfg.run.env, "action_dim": self.action_dim,
+                "dist": a.dist, "std_bound": a.std_bound if a.dist == "tanh_normal" else "minmax",
+                "eta": a.entropy_scale, "std_min": dist.std_min, "std_max": dist.std_max,
+                "logstd_min": float(np.log(dist.std_min)), "logstd_max": float(np.log(dist.std_max)),
+                "entropy_max": dist.entropy_ceiling(), "entropy_min_ref": dist.entropy_floor()}
+
+    # ------------------------------------------------------------------ checkpointing
+    def _save_checkpoint(self) -> None:
+        import torch
+
+        self.replay.save(self.logdir / REPLAY)
+        state = {"agent": self.agent.state_dict(), "optimizer": self.agent.opt.state_dict(),
+                 "counters": {"step": self.step, "updates": self.agent.updates, "episodes": self.episodes,
+                              "update_credit": self.update_credit},
+                 "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.np_rng.bit_generator.state),
+                         "replay": json.dumps(self.replay.rng.bit_generator.state)}}
+        tmp = self.logdir / (CHECKPOINT + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.logdir / CHECKPOINT)
+
+    def _load_checkpoint(self) -> None:
+        import torch
+
+        path = self.logdir / CHECKPOINT
+        try:
+            state = torch.load(path, map_location=self.cfg.run.device, weights_only=True)
+            self.agent.load_state_dict(state["agent"])
+            self.agent.opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, OSError) as err:
+            raise DreamscopeError(f"{path}: cannot load the checkpoint ({err})") from None
+        counters = state["counters"]
+        self.step, self.episodes = int(counters["step"]), int(counters["episodes"])
+        self.agent.updates, self.update_credit = int(counters["updates"]), float(counters["update_credit"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.np_rng.bit_generator.state = json.loads(state["rng"]["numpy"])
+        if (self.logdir / REPLAY).exists():
+            self.replay.load(self.logdir / REPLAY)
+        self.replay.rng.bit_generator.state = json.loads(state["rng"]["replay"])
+
+    def _truncate_metrics_after(self, step: int) -> None:
+        """On resume, drop metric lines written after the checkpoint so steps stay monotone."""
+        path = self.logdir / METRICS
+        if not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines(keepends=True)
+                if line.strip() and _line_step(line) is not None and _line_step(line) <= step]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(kept))
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ main loop
+    def train(self, progress: bool = True) -> None:
+        import torch
+
+        r = self.cfg.run
+        E, seq = r.envs, r.batch_length
+        updates_per_row = r.train_ratio / (r.batch_size * r.batch_length)
+        obs, _ = self.envs.reset(seed=r.seed + 1000 * self.episodes)
+        reward = np.zeros(E, np.float32)
+        is_first = np.ones(E, bool)
+        is_terminal = np.zeros(E, bool)
+        prev_action = np.zeros((E, self.action_dim), np.float32)
+        episode_done = np.zeros(E, bool)
+        carry = self.agent.initial_state(E)
+        score, length = np.zeros(E), np.zeros(E, np.int64)
+        interval: dict[str, list[float]] = defaultdict(list)
+        last_ckpt, last_log_step = time.time(), self.step
+        t_interval, updates_at_log, train_seconds = time.time(), self.agent.updates, 0.0
+        bar = _Progress(r.steps, self.step, enabled=progress)
+        try:
+            while self.step < r.steps:
+                self.replay.add({"obs": obs, "prev_action": prev_action, "reward": reward, "is_first": is_first, "is_terminal": is_terminal})
+                self.step += E
+                if self.step <= r.prefill:
+                    action = self.np_rng.uniform(-1, 1, (E, self.action_dim)).astype(np.float32)
+                else:
+                    obs_t = torch.as_tensor(obs, dtype=torch.float32, device=r.device)
+                    first_t = torch.as_tensor(is_first, device=r.device)
+                    action_t, carry = self.agent.act(obs_t, first_t, carry)
+                    action = action_t.cpu().numpy()
+                next_obs, env_reward, terminated, truncated, info = self.envs.step(action)
+                # Next-step autoreset: an env whose episode ended last step was reset by this call.
+                reset = episode_done
+                obs = next_obs.astype(np.float32)
+                reward = np.where(reset, 0.0, env_reward).astype(np.float32)
+                is_first = reset.copy()
+                is_terminal = ~reset & terminated
+                prev_action = np.where(reset[:, None], 0.0, action).astype(np.float32)
+                episode_done = ~reset & (terminated | truncated)
+                score += reward
+                length += ~reset
+                for i in np.flatnonzero(episode_done):
+                    interval["episode/score"].append(float(score[i]))
+                    interval["episode/length"].append(float(length[i]))
+                    if "win" in info and info.get("_win", episode_done)[i]:
+                        interval["episode/win"].append(float(info["win"][i]))
+                    bar.last_score = float(score[i])
+                    score[i], length[i] = 0.0, 0
+                    self.episodes += 1
+
+                if self.step > r.prefill and self.replay.can_sample(seq):
+                    self.update_credit += E * updates_per_row
+                    while self.update_credit >= 1.0:
+                        t0 = time.perf_counter()
+                        measure = self.agent.updates % r.signals_every == 0
+                        batch = self.replay.sample(r.batch_size, seq, r.device)
+                        for k, v in self.agent.train_step(batch, measure=measure).items():
+                            interval[k].append(v)
+                        train_seconds += time.perf_counter() - t0
+                        self.update_credit -= 1.0
+                        if "policy/entropy" in interval:
+                            bar.entropy = interval["policy/entropy"][-1]
+
+                if self.step - last_log_step >= r.log_every or self.step >= r.steps:
+                    elapsed = time.time() - t_interval
+                    updates = self.agent.updates - updates_at_log
+                    signal_seconds = sum(interval.pop("perf/signals_seconds", []))
+                    line = {k: float(np.mean(v)) for k, v in interval.items()}
+                    line.update({"perf/updates": self.agent.updates, "perf/updates_per_second": updates / max(elapsed, 1e-9),
+                                 "perf/env_steps_per_second": (self.step - last_log_step) / max(elapsed, 1e-9),
+                                 "perf/signals_overhead_frac": signal_seconds / max(train_seconds, 1e-9)})
+                    self._write_metrics(line)
+                    bar.updates_per_second = line["perf/updates_per_second"]
+                    interval.clear()
+                    last_log_step, t_interval, updates_at_log, train_seconds = self.step, time.time(), self.agent.updates, 0.0
+                if time.time() - last_ckpt >= r.checkpoint_every:
+                    self._save_checkpoint()
+                    last_ckpt = time.time()
+                bar.update(self.step)
+        finally:
+            bar.close()
+        self._save_checkpoint()
+        self.tb.close()
+        self.envs.close()
+
+    def _write_metrics(self, line: dict[str, float]) -> None:
+        with open(self.logdir / METRICS, "a") as f:
+            f.write(json.dumps({"step": self.step, **line}) + "\n")
+        for key, value in line.items():
+            self.tb.add_scalar(key, value, self.step)
+        self.tb.flush()
+
+
+def _line_step(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class _Progress:
+    """A rich progress bar with env steps, updates/s, last score and entropy (or nothing)."""
+
+    def __init__(self, total: int, start: int, enabled: bool):
+        self.last_score = float("nan")
+        self.entropy = float("nan")
+        self.updates_per_second = 0.0
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                TextColumn("{task.fields[info]}"))
+            self.task = self.bar.add_task("train", total=total, completed=start, info="")
+            self.bar.start()
+
+    def update(self, step: int) -> None:
+        if self.bar is not None:
+            info = f"{self.updates_per_second:.1f} upd/s  score {self.last_score:.1f}  entropy {self.entropy:.3f}"
+            self.bar.update(self.task, completed=step, info=info)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -1,0 +1,172 @@
+"""The agent's pieces against hand computations, and the whole update at a tiny size."""
+
+import math
+
+import pytest
+import torch
+
+from dreamscope.agent.agent import Agent
+from dreamscope.agent.behavior import ReturnNorm, lambda_return
+from dreamscope.agent.optim import LaProp, adaptive_clip_
+from dreamscope.config import BehaviorConfig, Config, apply_preset
+from dreamscope.diagnostics.signals import GradientSignals, explained_variance, reward_metrics
+from dreamscope.dists import TanhNormal
+
+
+def tiny_config(**overrides) -> Config:
+    cfg = apply_preset(Config(), "tiny")
+    for key, value in overrides.items():
+        section, name = key.split("__")
+        setattr(getattr(cfg, section), name, value)
+    return cfg
+
+
+def random_batch(B=3, T=8, obs_dim=5, action_dim=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    batch = {
+        "obs": torch.randn(B, T, obs_dim, generator=g),
+        "prev_action": torch.rand(B, T, action_dim, generator=g) * 2 - 1,
+        "reward": torch.zeros(B, T),
+        "is_first": torch.zeros(B, T, dtype=torch.bool),
+        "is_terminal": torch.zeros(B, T, dtype=torch.bool),
+    }
+    batch["reward"][0, 3] = 10.0
+    batch["is_first"][:, 0] = True
+    batch["is_terminal"][1, -1] = True
+    return batch
+
+
+@pytest.mark.parametrize("dist", ["bounded_normal", "tanh_normal"])
+@pytest.mark.parametrize("grad", ["reinforce", "backprop"])
+def test_update_is_finite_and_measures_every_signal(dist, grad):
+    torch.manual_seed(0)
+    agent = Agent(tiny_config(actor__dist=dist, actor__grad=grad), obs_dim=5, action_dim=2)
+    before = {n: p.detach().clone() for n, p in agent.named_parameters()}
+    metrics = agent.train_step(random_batch(), measure=True)
+    assert all(math.isfinite(v) for k, v in metrics.items() if k != "actor/ent_to_pg_ratio"), metrics
+    for key in ("policy/entropy", "policy/entropy_action", "policy/saturation_frac", "actor/logstd_push_ent",
+                "actor/ent_to_pg_drift_ratio", "return/scale", "adv_norm/abs_mean", "value/explained_var",
+                "reward/head_hit_rate", "reward/replay_nonzero_frac"):
+        assert key in metrics
+    assert metrics["reward/replay_nonzero_frac"] == pytest.approx(1 / 24)
+    unchanged = {n for n, p in agent.named_parameters() if torch.equal(before[n], p.detach())}
+    # Zero-initialised outputs pass no gradient to their hidden layers on the first step, and
+    # the prior gets none while the KL is under the free nats; everything else must move.
+    expected_still = ("wm.rssm.prior_net.", "wm.reward_head.0.", "ac.critic.net.0.", "ac.critic.slow.0.")
+    assert unchanged and all(n.startswith(expected_still) for n in unchanged), unchanged
+
+
+def test_zero_initialised_heads_predict_zero():
+    agent = Agent(tiny_config(), obs_dim=5, action_dim=2)
+    feat = torch.randn(7, agent.wm.feat_dim)
+    assert torch.all(agent.wm.reward(feat).mean() == 0)
+    assert torch.all(agent.ac.critic(feat).mean() == 0)
+
+
+def test_act_resets_state_on_first_step():
+    torch.manual_seed(0)
+    agent = Agent(tiny_config(), obs_dim=5, action_dim=2)
+    obs = torch.randn(2, 5)
+    carry = agent.initial_state(2)
+    _, carry = agent.act(obs, torch.tensor([True, True]), carry)
+    latent, _ = carry
+    fresh, _ = agent.wm.rssm.obs_step(*agent.initial_state(2), agent.wm.embed(obs), torch.tensor([True, True]))
+    again, _ = agent.wm.rssm.obs_step(latent, torch.ones(2, 2), agent.wm.embed(obs), torch.tensor([True, False]))
+    assert torch.allclose(again.deter[0], fresh.deter[0])
+    assert not torch.allclose(again.deter[1], fresh.deter[1])
+
+
+def test_lambda_return_matches_hand_computation():
+    reward = torch.tensor([[0.0], [1.0], [0.0], [2.0]])
+    disc = torch.tensor([[1.0], [0.9], [0.9], [0.0]])  # terminal at t=3
+    value = torch.tensor([[0.5], [1.0], [3.0], [4.0]])
+    lam = 0.5
+    r2 = 2.0 + 0.0 * (0.5 * 4.0 + 0.5 * 4.0)
+    r1 = 0.0 + 0.9 * (0.5 * 3.0 + 0.5 * r2)
+    r0 = 1.0 + 0.9 * (0.5 * 1.0 + 0.5 * r1)
+    expected = torch.tensor([[r0], [r1], [r2]])
+    assert torch.allclose(lambda_return(reward, disc, value, lam), expected)
+
+
+def test_percentile_return_norm_is_an_ema_of_the_spread():
+    norm = ReturnNorm(BehaviorConfig(retnorm_rate=0.5))
+    returns = torch.arange(101.0)  # P5 = 5, P95 = 95
+    norm.update(returns)
+    assert float(norm.lo) == pytest.approx(2.5) and float(norm.hi) == pytest.approx(47.5)
+    norm.update(returns)
+    assert float(norm.spread) == pytest.approx(0.75 * 90)
+    small = ReturnNorm(BehaviorConfig(retnorm_rate=1.0))
+    small.update(torch.linspace(0, 0.1, 50))
+    assert float(small.scale) == 1.0  # max(limit=1, S)
+
+
+def test_gradient_split_on_a_two_parameter_actor():
+    """pg and entropy gradients, their norms, cosine and log-σ pushes against closed forms."""
+    a = torch.tensor(0.3, requires_grad=True)
+    b = torch.tensor(-0.2, requires_grad=True)
+    x = torch.tensor([[0.1], [1.0], [-0.5], [0.7]])
+    adv = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    eta = 0.01
+    dist = TanhNormal(a.expand(4, 1), b.expand(4, 1), std_bound="logstd_clamp")
+    pg_loss = -(adv * dist.log_prob_pretanh(x)).mean()
+    ent_loss = -(eta * dist.entropy()).mean()
+    metrics = GradientSignals().measure(pg_loss, ent_loss, [a, b], dist.std)
+
+    sigma = math.exp(-0.2)
+    z = (x.squeeze(1) - 0.3) / sigma
+    ga = float(-(adv * z / sigma).mean())
+    gb = float(-(adv * (z**2 - 1)).mean())
+    assert metrics["actor/pg_grad_norm"] == pytest.approx(math.hypot(ga, gb), rel=1e-5)
+    assert metrics["actor/ent_grad_norm"] == pytest.approx(eta, rel=1e-5)
+    assert metrics["actor/grad_cos"] == pytest.approx(gb * -eta / (math.hypot(ga, gb) * eta), rel=1e-5)
+    assert metrics["actor/logstd_push_ent"] == pytest.approx(-eta, rel=1e-5)
+    assert metrics["actor/logstd_push_pg"] == pytest.approx(gb, rel=1e-5)
+
+
+def test_drift_ratio_sees_through_noisy_policy_gradients():
+    """A constant entropy gradient against a zero-mean PG gradient: per-step ratio small, drift ratio large."""
+    signals = GradientSignals(drift_rate=0.02)
+    g = torch.Generator().manual_seed(0)
+    ratios, drift = [], []
+    for _ in range(400):
+        w = torch.zeros(2, requires_grad=True)
+        noise = torch.randn(2, generator=g)
+        pg_loss = (noise * w).sum()  # gradient = noise (norm ~1.25, mean 0)
+        ent_loss = 0.3 * w[0]  # gradient = (0.3, 0) every step
+        m = signals.measure(pg_loss, ent_loss, [w], torch.ones(1, 1, requires_grad=True) * 1.0)
+        ratios.append(m["actor/ent_to_pg_ratio"])
+        drift.append(m["actor/ent_to_pg_drift_ratio"])
+    assert sorted(ratios)[200] < 0.5  # per step, the entropy gradient looks small
+    assert sorted(drift[200:])[100] > 1.0  # over a window, it dominates
+
+
+def test_explained_variance_and_reward_hits():
+    target = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert explained_variance(target, target) == pytest.approx(1.0)
+    assert explained_variance(target, torch.full((4,), 2.5)) == pytest.approx(0.0)
+    replay = torch.tensor([0.0, 10.0, -10.0, 0.0, 10.0])
+    predicted = torch.tensor([0.3, 6.0, 2.0, 0.0, 4.0])  # hit, wrong sign, too small
+    m = reward_metrics(torch.tensor([0.0, 9.0, 0.0, 0.0]), replay, predicted)
+    assert m["reward/head_hit_rate"] == pytest.approx(1 / 3)
+    assert m["reward/replay_nonzero_frac"] == pytest.approx(3 / 5)
+    assert m["reward/imag_nonzero_frac"] == pytest.approx(1 / 4)
+
+
+def test_laprop_step_matches_hand_computation():
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = LaProp([p], lr=0.1, betas=(0.9, 0.99), eps=1e-20)
+    p.grad = torch.tensor([0.5, -4.0])
+    opt.step()
+    # first step: nu_hat = g^2, update = g/|g| = sign(g); mu_hat = sign(g)
+    assert torch.allclose(p.detach(), torch.tensor([0.9, -1.9]))
+
+
+def test_adaptive_clipping_limits_gradient_relative_to_weights():
+    p = torch.nn.Parameter(torch.tensor([3.0, 4.0]))  # norm 5
+    p.grad = torch.tensor([30.0, 40.0])  # norm 50 -> clipped to 0.3 * 5 = 1.5
+    adaptive_clip_([p], 0.3)
+    assert float(p.grad.norm()) == pytest.approx(1.5)
+    q = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+    q.grad = torch.tensor([0.3, 0.4])
+    adaptive_clip_([q], 0.3)
+    assert torch.allclose(q.grad, torch.tensor([0.3, 0.4]))

@@ -1,0 +1,97 @@
+"""The training loop end to end at a tiny size: determinism, kill + resume, config errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dreamscope.cli import main
+from dreamscope.config import Config, apply_overrides, apply_preset, load_yaml
+from dreamscope.errors import DreamscopeError
+from dreamscope.train import Trainer
+
+FAST = {"run.env": "Pendulum-v1", "run.steps": 360, "run.prefill": 200, "run.batch_size": 4, "run.batch_length": 16,
+        "run.train_ratio": 16, "run.log_every": 40, "run.signals_every": 2, "optim.warmup": 10}
+
+
+def fast_config(**extra) -> Config:
+    return apply_overrides(apply_preset(Config(), "tiny"), {**FAST, **extra})
+
+
+def read_metrics(logdir):
+    return [json.loads(line) for line in (logdir / "metrics.jsonl").read_text().splitlines()]
+
+
+def without_perf(lines):
+    return [{k: v for k, v in line.items() if not k.startswith("perf/")} for line in lines]
+
+
+def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
+    for name in ("a", "b"):
+        Trainer(fast_config(), tmp_path / name).train(progress=False)
+    a, b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert without_perf(a) == without_perf(b)
+    keys = set().union(*a)
+    for key in ("policy/entropy", "policy/entropy_action", "policy/std_at_upper_frac", "actor/logstd_push_pg",
+                "actor/ent_to_pg_drift_ratio", "return/scale", "adv/abs_mean", "adv_norm/abs_mean",
+                "value/explained_var", "reward/imag_mean", "episode/score", "loss/model", "perf/updates"):
+        assert key in keys, key
+    meta = json.loads((tmp_path / "a" / "meta.json").read_text())
+    assert meta["action_dim"] == 1 and meta["dist"] == "bounded_normal"
+    assert meta["entropy_max"] == pytest.approx(0.5 * np.log(2 * np.pi * np.e))
+    assert any((tmp_path / "a" / "tb").iterdir())
+
+
+def test_refuses_to_overwrite_an_existing_run(tmp_path):
+    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
+    with pytest.raises(DreamscopeError, match="already holds a run"):
+        Trainer(fast_config(), tmp_path)
+
+
+def test_kill_and_resume_continues_counters_and_replay(tmp_path):
+    logdir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "dreamscope.cli", "train", "--preset", "tiny", "--logdir", str(logdir), "--no-progress",
+           *[f"--set={k}={v}" for k, v in {**FAST, "run.steps": 5000, "run.checkpoint_every": 0.5}.items()]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = logdir / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (ckpt.exists() and len(read_metrics(logdir) if (logdir / "metrics.jsonl").exists() else []) >= 8):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists(), proc.stderr.read().decode()
+
+    import torch
+
+    saved_step = int(torch.load(ckpt, weights_only=True)["counters"]["step"])
+    saved_updates = int(torch.load(ckpt, weights_only=True)["counters"]["updates"])
+    target = saved_step + 120
+    assert main(["train", "--resume", str(logdir), "--steps", str(target), "--no-progress"]) == 0
+    state = torch.load(ckpt, weights_only=True)
+    assert int(state["counters"]["step"]) == target
+    assert int(state["counters"]["updates"]) > saved_updates
+    with np.load(logdir / "replay.npz") as replay:
+        assert int(replay["total"]) == target  # the replay kept every row up to the checkpoint
+    steps = [line["step"] for line in read_metrics(logdir)]
+    assert steps == sorted(set(steps)) and steps[-1] == target
+
+
+def test_config_errors_name_the_key(tmp_path, capsys):
+    with pytest.raises(DreamscopeError, match="unknown config key 'actor.entropy_scal'.*actor.entropy_scale"):
+        apply_overrides(Config(), {"actor.entropy_scal": "1"})
+    with pytest.raises(DreamscopeError, match="actor.entropy_scale='lots' is not a valid float"):
+        apply_overrides(Config(), {"actor.entropy_scale": "lots"})
+    with pytest.raises(DreamscopeError, match="actor.dist='gauss'; accepted: bounded_normal, tanh_normal"):
+        apply_overrides(Config(), {"actor.dist": "gauss"})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("actor:\n  units: many\n")
+    with pytest.raises(DreamscopeError, match="bad.yaml: actor.units='many' is not a valid int"):
+        load_yaml(bad)
+    assert main(["train", "--env", "NoSuchEnv-v9", "--preset", "tiny", "--logdir", str(tmp_path / "x"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "NoSuchEnv-v9" in err
