@@ -153,7 +153,14 @@ def _all_keys(cfg: Any, prefix: str = "") -> dict[str, type]:
 
 
 def _coerce(key: str, raw: Any, kind: type, origin: str) -> Any:
-    value = yaml.safe_load(raw) if isinstance(raw, str) and kind is not str else raw
+    value = raw
+    if isinstance(raw, str) and kind is not str:
+        value = yaml.safe_load(raw)
+        if kind in (int, float) and isinstance(value, str):
+            try:  # YAML 1.1 reads "3e-3" as a string
+                value = float(value)
+            except ValueError:
+                pass
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if kind is int and isinstance(value, float) and value.is_integer():

@@ -78,6 +78,7 @@ def _twohot_neighbours(y: torch.Tensor, bins: torch.Tensor):
     lo, hi = bins[below], bins[above]
     span = hi - lo
     w_above = torch.where(span > 0, (y - lo) / torch.where(span > 0, span, 1.0), 0.5).clamp(0.0, 1.0)
+    w_above = torch.where(torch.isnan(y), y, w_above)  # a NaN target gives a NaN loss, not the top bin
     return below, above, w_above
 
 
@@ -102,14 +103,11 @@ class TwoHot:
         self.probs = torch.softmax(logits.float(), -1)
 
     def mean(self) -> torch.Tensor:
-        # Sum the negative and positive halves separately so that uniform probabilities over
-        # symmetric bins decode to exactly zero (a zero-initialised head predicts 0).
-        n = len(self.bins)
-        mid = n // 2
-        p, b = self.probs, self.bins
-        neg = (p[..., :mid] * b[:mid]).flip(-1).sum(-1)
-        pos = (p[..., mid + 1 :] * b[mid + 1 :]).sum(-1)
-        return neg + pos
+        # Pair each positive bin with its mirror: uniform probabilities over the symmetric
+        # bins then decode to exactly zero (a zero-initialised head predicts 0).
+        mid = len(self.bins) // 2
+        paired = self.probs[..., mid + 1 :] - self.probs[..., :mid].flip(-1)
+        return paired @ self.bins[mid + 1 :]
 
     def loss(self, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy to the two-hot encoding of ``target`` (same shape as ``mean()``)."""
@@ -138,7 +136,11 @@ class UnimixCategorical:
         if unimix > 0:
             probs = (1.0 - unimix) * probs + unimix / logits.shape[-1]
         self.probs = probs
-        self.logits = torch.log(probs)
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """Log-probabilities (after unimix); computed on demand since sampling needs only probs."""
+        return torch.log(self.probs)
 
     def sample(self) -> torch.Tensor:
         """One-hot sample whose gradient flows to the probabilities (straight-through).

@@ -1,0 +1,114 @@
+"""Time one DreamerV3 update (batch 16 x 64, horizon 15) and the cost of the entropy signals.
+
+Each configuration runs in its own process so that its peak memory is its own.
+Prints a table: machine, command, medians.
+
+    python benchmarks/train_step.py [--presets size1m size12m] [--repeats 10] [--compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def measure(preset: str, compiled: bool, repeats: int, threads: int) -> dict:
+    import torch
+
+    from dreamscope.agent.agent import Agent
+    from dreamscope.config import Config, apply_overrides, apply_preset
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    cfg = apply_overrides(apply_preset(Config(), preset), {"run.compile": str(compiled)})
+    obs_dim, action_dim, B, T = 16, 4, cfg.run.batch_size, cfg.run.batch_length
+    agent = Agent(cfg, obs_dim, action_dim)
+    batch = {"obs": torch.randn(B, T, obs_dim), "prev_action": torch.rand(B, T, action_dim) * 2 - 1,
+             "reward": torch.zeros(B, T), "is_first": torch.zeros(B, T, dtype=torch.bool),
+             "is_terminal": torch.zeros(B, T, dtype=torch.bool)}
+    batch["reward"][:, ::50] = 10.0
+    warm = time.perf_counter()
+    for _ in range(3):
+        agent.train_step(batch)
+    warmup_s = time.perf_counter() - warm
+
+    def timed(measure_signals: bool) -> list[float]:
+        out = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            agent.train_step(batch, measure=measure_signals)
+            out.append(time.perf_counter() - t0)
+        return out
+
+    plain = statistics.median(timed(False))
+    with_signals = statistics.median(timed(True))
+    every = cfg.run.signals_every
+    return {
+        "preset": preset, "compile": compiled, "threads": torch.get_num_threads(),
+        "params_M": sum(p.numel() for p in agent.parameters()) / 1e6,
+        "ms_per_update": plain * 1e3, "updates_per_s": 1 / plain,
+        "env_steps_per_s_at_ratio_512": (1 / plain) * B * T / 512,
+        "signals_ms": (with_signals - plain) * 1e3,
+        "signals_overhead_pct": 100 * (with_signals - plain) / every / plain,
+        "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "warmup_s": warmup_s,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["size1m", "size12m"])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        preset, compiled = args.child.split(",")
+        print(json.dumps(measure(preset, compiled == "1", args.repeats, args.threads)))
+        return
+    rows = []
+    for preset in args.presets:
+        for compiled in ([False, True] if args.compile else [False]):
+            cmd = [sys.executable, __file__, "--child", f"{preset},{int(compiled)}", "--repeats", str(args.repeats),
+                   "--threads", str(args.threads)]
+            result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MUJOCO_GL": "disable"})
+            if result.returncode:
+                sys.exit(f"{preset} compile={compiled} failed:\n{result.stderr}")
+            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    cpu = _cpu_name()
+    print(f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, python {platform.python_version()}")
+    print(f"command: python benchmarks/train_step.py {' '.join(sys.argv[1:])}")
+    print(f"batch 16 x 64, imagination 1024 starts x 15 steps; medians of {args.repeats} updates\n")
+    header = ["preset", "compile", "threads", "params_M", "ms_per_update", "updates_per_s", "env_steps_per_s_at_ratio_512",
+              "signals_ms", "signals_overhead_pct", "peak_rss_MiB"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(_fmt(row[h]) for h in header) + " |")
+
+
+def _fmt(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
