@@ -95,3 +95,16 @@ def test_config_errors_name_the_key(tmp_path, capsys):
     assert main(["train", "--env", "NoSuchEnv-v9", "--preset", "tiny", "--logdir", str(tmp_path / "x"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "NoSuchEnv-v9" in err
+
+
+def test_reward_scale_and_smoothing_change_only_what_replay_stores(tmp_path):
+    trainer = Trainer(fast_config(**{"run.steps": 450, "run.reward_scale": 0.0}), tmp_path / "zero")
+    trainer.train(progress=False)
+    assert np.all(trainer.replay.data["reward"] == 0)
+    assert all(line["episode/score"] < -100 for line in read_metrics(tmp_path / "zero") if "episode/score" in line)
+
+    smooth = Trainer(fast_config(**{"run.steps": 450, "run.reward_smoothing": "uniform"}), tmp_path / "smooth")
+    smooth.train(progress=False)
+    assert smooth.replay.total == 402  # two whole episodes (reset row + 200 steps); the third is held
+    stored = smooth.replay.data["reward"][0, 1:201]
+    assert np.all(stored < 0) and np.abs(np.diff(stored)).max() < 3.0

@@ -47,7 +47,14 @@ class ActorConfig:
     logstd_min: float = -5.0
     logstd_max: float = 2.0
     grad: str = "reinforce"  # reinforce (official for continuous) | backprop (through the dynamics)
-    entropy_scale: float = 3e-4  # eta, "actent" in the official config
+    entropy_scale: float = 3e-4  # eta, "actent" in the official config (initial eta for schedules/target)
+    entropy_space: str = "distribution"  # distribution (what ports use) | action (tanh_normal: entropy of tanh(x))
+    entropy_control: str = "fixed"  # fixed | linear | exp | cosine (eta -> entropy_scale_end) | target
+    entropy_scale_end: float = 3e-4
+    entropy_schedule_updates: int = 10_000
+    entropy_target_level: float = 0.5  # target between floor (0) and ceiling (1); < 0 uses entropy_target
+    entropy_target: float = 0.0  # nats per action dim, when entropy_target_level < 0
+    entropy_controller_lr: float = 0.01  # step on log eta per nat of entropy error per dim
     outscale: float = 0.01  # small initial output: the policy starts near mean 0
 
 
@@ -100,6 +107,11 @@ class RunConfig:
     log_every: int = 1_000  # env steps between metric lines
     signals_every: int = 10  # updates between full entropy-signal measurements (K)
     checkpoint_every: float = 300.0  # seconds between checkpoints
+    reward_scale: float = 1.0  # multiplies rewards before replay (0 removes the learning signal)
+    reward_smoothing: str = "none"  # DreamSmooth: none | gaussian | uniform | ema
+    smoothing_sigma: float = 3.0
+    smoothing_delta: int = 9
+    smoothing_alpha: float = 0.33
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     compile: bool = False  # torch.compile the RSSM step
@@ -132,12 +144,15 @@ _CHOICES = {
     "actor.dist": ("bounded_normal", "tanh_normal"),
     "actor.std_bound": ("logstd_squash", "logstd_clamp", "minmax"),
     "actor.grad": ("reinforce", "backprop"),
+    "actor.entropy_space": ("distribution", "action"),
+    "actor.entropy_control": ("fixed", "linear", "exp", "cosine", "target"),
     "behavior.retnorm": ("perc", "none", "std"),
+    "run.reward_smoothing": ("none", "gaussian", "uniform", "ema"),
     "optim.optimizer": ("laprop", "adam"),
 }
 
 #: Numeric keys that may be negative; every other number must be >= 0.
-_SIGNED = {"run.seed", "actor.logstd_min", "actor.logstd_max"}
+_SIGNED = {"run.seed", "actor.logstd_min", "actor.logstd_max", "actor.entropy_target_level", "actor.entropy_target"}
 
 
 def _all_keys(cfg: Any, prefix: str = "") -> dict[str, type]:

@@ -39,12 +39,18 @@ class Replay:
 
     def add(self, step: dict[str, np.ndarray]) -> None:
         """Append one row to every stream (arrays with a leading env axis)."""
-        rows = np.arange(len(self.cursor))
+        for stream in range(len(self.cursor)):
+            self.extend(stream, {key: step[key][stream : stream + 1] for key in FIELDS})
+
+    def extend(self, stream: int, rows: dict[str, np.ndarray]) -> None:
+        """Append consecutive rows (arrays with a leading time axis) to one stream."""
+        n = len(rows["reward"])
+        index = (self.cursor[stream] + np.arange(n)) % self.per_stream
         for key in FIELDS:
-            self.data[key][rows, self.cursor] = step[key]
-        self.cursor = (self.cursor + 1) % self.per_stream
-        self.length = np.minimum(self.length + 1, self.per_stream)
-        self.total += len(rows)
+            self.data[key][stream, index] = rows[key]
+        self.cursor[stream] = (self.cursor[stream] + n) % self.per_stream
+        self.length[stream] = min(self.length[stream] + n, self.per_stream)
+        self.total += n
 
     def __len__(self) -> int:
         return int(self.length.sum())

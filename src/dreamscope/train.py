@@ -87,6 +87,7 @@ class Trainer:
         from dreamscope.agent.agent import Agent
         from dreamscope.envs.factory import make_vector_env
         from dreamscope.replay import Replay
+        from dreamscope.rewards import smooth_rewards
 
         self.cfg, self.logdir = cfg, Path(logdir)
         r = cfg.run
@@ -104,6 +105,8 @@ class Trainer:
         self.action_dim = int(np.prod(self.envs.single_action_space.shape))
         self.agent = Agent(cfg, obs_dim, self.action_dim).to(r.device)
         self.replay = Replay(r.replay_size, r.envs, obs_dim, self.action_dim, seed=r.seed)
+        self.smooth = lambda rewards: smooth_rewards(rewards, r.reward_smoothing, r.smoothing_sigma, r.smoothing_delta, r.smoothing_alpha)
+        self.pending: list[list[dict]] = [[] for _ in range(r.envs)]  # rows of unfinished episodes (smoothing only)
         self.step = 0  # agent steps collected (rows added)
         self.update_credit = 0.0
         self.episodes = 0
@@ -195,7 +198,8 @@ class Trainer:
         bar = _Progress(r.steps, self.step, enabled=progress)
         try:
             while self.step < r.steps:
-                self.replay.add({"obs": obs, "prev_action": prev_action, "reward": reward, "is_first": is_first, "is_terminal": is_terminal})
+                self._store({"obs": obs, "prev_action": prev_action, "reward": reward * r.reward_scale,
+                             "is_first": is_first, "is_terminal": is_terminal}, episode_done)
                 self.step += E
                 if self.step <= r.prefill:
                     action = self.np_rng.uniform(-1, 1, (E, self.action_dim)).astype(np.float32)
@@ -258,6 +262,21 @@ class Trainer:
         self._save_checkpoint()
         self.tb.close()
         self.envs.close()
+
+    def _store(self, step: dict[str, np.ndarray], last: np.ndarray) -> None:
+        """Add one row per env to replay; with DreamSmooth, hold each episode until it ends."""
+        if self.cfg.run.reward_smoothing == "none":
+            self.replay.add(step)
+            return
+        from dreamscope.replay import FIELDS
+
+        for i, pending in enumerate(self.pending):
+            pending.append({key: step[key][i] for key in FIELDS})
+            if last[i]:
+                rows = {key: np.stack([row[key] for row in pending]) for key in FIELDS}
+                rows["reward"] = self.smooth(rows["reward"])
+                self.replay.extend(i, rows)
+                pending.clear()
 
     def _write_metrics(self, line: dict[str, float]) -> None:
         with open(self.logdir / METRICS, "a") as f:

@@ -66,7 +66,8 @@ class Agent(nn.Module):
         self.updates += 1
         metrics.update({"loss/model": float(wm_loss.detach()), "loss/actor": float(out.actor_loss.detach()),
                         "loss/critic": float(out.critic_loss.detach()), "loss/policy_gradient": float(out.pg_loss.detach()),
-                        "loss/entropy": float(out.ent_loss.detach()), "entropy/eta": self.ac.entropy_scale})
+                        "loss/entropy": float(out.ent_loss.detach())})
+        metrics.update(self.ac.entropy_control.update(out.dist))
         metrics.update({k: float(v.detach()) for k, v in {**wm_metrics, **opt_metrics}.items()})
         if measure:
             t0 = time.perf_counter()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dreamscope.agent.entropy import EntropyControl, differentiable_entropy
 from dreamscope.agent.nets import mlp, output_layer
 from dreamscope.config import ActorConfig, BehaviorConfig, CriticConfig
 from dreamscope.dists import BoundedNormal, TanhNormal, TwoHot, symexp_bins
@@ -151,7 +152,7 @@ class ActorCritic(nn.Module):
         self.actor = Actor(actor_cfg, feat_dim, action_dim)
         self.critic = Critic(critic_cfg, feat_dim)
         self.retnorm = ReturnNorm(cfg)
-        self.entropy_scale = actor_cfg.entropy_scale
+        self.entropy_control = EntropyControl(actor_cfg, action_dim)
 
     @property
     def gamma(self) -> float:
@@ -189,8 +190,12 @@ class ActorCritic(nn.Module):
         weight = torch.cumprod(disc, 0).detach()
         return Imagination(feat, torch.stack(actions), torch.stack(raws), reward, disc, weight)
 
-    def loss(self, imag: Imagination) -> BehaviorOutput:
+    def loss(self, imag: Imagination, eta: float | None = None, adv_multiplier: float = 1.0,
+             entropy_space: str | None = None) -> BehaviorOutput:
+        """Actor and critic losses; ``eta``, ``adv_multiplier`` and ``entropy_space`` override the
+        configured values (the probe's interventions)."""
         cfg = self.cfg
+        eta = self.entropy_control.eta if eta is None else eta
         backprop = self.actor.cfg.grad == "backprop"
         feat = imag.feat if backprop else imag.feat.detach()
         value_dist = self.critic(feat.detach())
@@ -198,16 +203,16 @@ class ActorCritic(nn.Module):
         returns = lambda_return(imag.reward, imag.disc, value if backprop else value.detach(), cfg.return_lambda)
         self.retnorm.update(returns)
         adv = returns - value[:-1].detach()
-        adv_normed = adv / self.retnorm.scale
+        adv_normed = adv_multiplier * adv / self.retnorm.scale
         dist = self.actor(feat[:-1])
         weight = imag.weight[:-1]
         logp = raw_log_prob(dist, imag.raw_action[:-1].detach())
-        entropy = dist.entropy()
+        entropy = differentiable_entropy(dist, entropy_space or self.actor.cfg.entropy_space)
         if backprop:
             pg_loss = -(weight * adv_normed).mean()
         else:
             pg_loss = -(weight * logp * adv_normed.detach()).mean()
-        ent_loss = -(weight * self.entropy_scale * entropy).mean()
+        ent_loss = -(weight * eta * entropy).mean()
         critic_loss = (weight * self.critic_loss(value_dist, feat[:-1].detach(), returns.detach())).mean()
         return BehaviorOutput(pg_loss + ent_loss, pg_loss, ent_loss, critic_loss, dist, imag, returns.detach(),
                               value.detach(), adv.detach(), adv_normed.detach(), logp.detach(), entropy.detach())
