@@ -1,0 +1,1204 @@
+"""Verdict rules: is a run's stuck entropy a symptom, a cause, expected, a collapse — or undecidable?
+
+The doctor splits the run into step windows and, in each, runs a set of *checks* on
+dimensionless evidence (normalised entropy, fractions at the std bounds, saturation, the
+drift of log σ under each loss term, advantage vs return scale, reward-head hits, trend
+tests). Each check holds, fails, or cannot be decided (``None``: its signals are missing);
+a verdict *rule* fires on its required checks and its confidence grows with the supporting
+ones. A missing signal never flips a rule silently: it leaves its check undecided, which
+costs confidence and is listed with the reason. Thresholds live in
+:mod:`dreamscope.diagnostics.thresholds`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from dreamscope.diagnostics.thresholds import DEFAULT, Thresholds
+from dreamscope.errors import DreamscopeError
+from dreamscope.logs.schema import Run
+
+DISTS = ("bounded_normal", "tanh_normal", "discrete")
+GAUSSIAN_DISTS = ("bounded_normal", "tanh_normal")
+#: σ bounds a distribution has when the run's meta does not say (log σ lo, hi).
+DEFAULT_LOGSTD = {"bounded_normal": (math.log(0.1), 0.0), "tanh_normal": (-5.0, 2.0)}
+#: DreamerV3 divides advantages by max(limit, S); the limit is 1 unless meta says otherwise.
+DEFAULT_RETURN_LIMIT = 1.0
+
+#: Signals the doctor reads, and what each one decides.
+WANTED: dict[str, str] = {
+    "policy/entropy": "entropy level, trend and dips",
+    "policy/entropy_max": "the distribution's own entropy ceiling",
+    "policy/entropy_min_ref": "the distribution's own entropy floor",
+    "policy/entropy_action": "the actions' true entropy, next to an impossible logged value",
+    "policy/std_mean": "whether σ is rising",
+    "policy/std_at_upper_frac": "whether σ is pinned at its ceiling",
+    "policy/std_at_lower_frac": "whether σ is pinned at its floor",
+    "policy/saturation_frac": "whether actions are bang-bang",
+    "actor/logstd_push_ent": "the bonus's drift on log σ",
+    "actor/logstd_push_pg": "the policy gradient's drift on log σ",
+    "actor/ent_to_pg_drift_ratio": "drift of the whole actor gradient (bonus vs PG)",
+    "actor/ent_to_pg_ratio": "per-step gradient ratio (secondary)",
+    "actor/grad_cos": "per-step gradient cosine (secondary)",
+    "adv/abs_mean": "raw advantage scale",
+    "adv_norm/abs_mean": "advantage scale next to the return scale",
+    "return/scale": "whether the return normaliser is under its limit",
+    "reward/head_hit_rate": "whether the reward head predicts sparse events",
+    "reward/replay_nonzero_frac": "whether replay holds reward events at all",
+    "value/explained_var": "whether the critic tracks λ-returns trivially",
+    "episode/score": "whether returns rise",
+}
+
+
+@dataclass(frozen=True)
+class Fix:
+    action: str
+    expected_effect: str
+
+
+@dataclass(frozen=True)
+class VerdictInfo:
+    code: str
+    answer: str  # cause | symptom | expected | healthy | undecided
+    headline: str  # the one-line answer to "symptom or cause?"
+    fixes: tuple[Fix, ...]  # ranked, best first
+    intervention: str  # how to confirm the verdict by intervention
+
+
+_PROBE_ETA0 = (
+    "dreamscope probe CKPT with η = 0: if the bonus is the cause, log σ leaves its ceiling "
+    "(std_at_upper_frac and saturation fall) and imagined return rises within a few hundred actor "
+    "updates; if neither moves, the missing learning signal is the cause"
+)
+
+VERDICTS: dict[str, VerdictInfo] = {
+    v.code: v
+    for v in (
+        VerdictInfo(
+            "BONUS_DOMINATES", "cause",
+            "Cause: the entropy bonus, not the policy gradient, is what moves σ — it holds σ at its ceiling, "
+            "where tanh saturates and the policy gradient through the mean vanishes.",
+            (
+                Fix("Cut the entropy scale η by 10× (e.g. 3e-3 → 3e-4, DreamerV3's value) or anneal it to 0",
+                    "log σ drifts off the clamp, saturation falls below one half, entropy starts falling "
+                    "within ~1k updates"),
+                Fix("Control the *action* entropy with a target-entropy controller instead of a fixed bonus on the "
+                    "pre-tanh entropy",
+                    "η adapts so that the real action entropy sits at its target; σ can no longer be walked to "
+                    "the clamp"),
+                Fix("Lower the log σ ceiling (e.g. log σ ≤ 0, σ ≤ 1) or use a bounded-normal head",
+                    "tanh can no longer saturate, so the policy gradient through the mean survives even while "
+                    "σ is high"),
+            ),
+            _PROBE_ETA0,
+        ),
+        VerdictInfo(
+            "NO_SIGNAL", "symptom",
+            "Symptom: the advantages carry almost no learning signal, so nothing moves the policy — the entropy sits "
+            "where the bonus and the initialisation left it.",
+            (
+                Fix("Zero-initialise the reward and critic output layers and smooth the sparse rewards (DreamSmooth)",
+                    "reward/head_hit_rate rises on replay events, imagined returns spread, S climbs past its limit"),
+                Fix("Check the return normaliser: advantage = (R^λ − v)/max(1, S), S = EMA of P95 − P5 of R^λ",
+                    "with S under 1 the advantages stay raw and small; a correct S makes them comparable to η"),
+                Fix("Do not tune η first: lowering it alone leaves the entropy where it is",
+                    "saves a run; the entropy follows once the advantages carry signal"),
+            ),
+            "dreamscope probe CKPT with η = 0 and, separately, with the advantages scaled ×10: with no signal, "
+            "η = 0 barely moves σ or imagined return, while a reward head that hits the replay's sparse events does",
+        ),
+        VerdictInfo(
+            "EXPLORING", "expected",
+            "Expected: the entropy is high while the learning signal is still rising — this is exploration; "
+            "keep training.",
+            (
+                Fix("Keep training and diagnose again later", "entropy starts falling once the score rises"),
+                Fix("If it lasts past the point the score should have risen, lower η",
+                    "the entropy follows the signal sooner"),
+            ),
+            "Diagnose a later stretch of the same run: the signal keeps rising and the entropy starts to fall",
+        ),
+        VerdictInfo(
+            "COLLAPSE", "cause",
+            "Cause: the entropy collapsed to its floor before returns rose — the policy stopped exploring.",
+            (
+                Fix("Raise η, or use a target-entropy controller with a floor on the action entropy",
+                    "entropy leaves the floor and the policy keeps sampling other actions"),
+                Fix("Raise the std floor (std_min / log σ min)", "σ cannot reach a deterministic policy"),
+                Fix("Lower the actor learning rate",
+                    "the policy commits more slowly, keeping entropy while returns are uninformative"),
+            ),
+            "dreamscope probe CKPT with η × 10: entropy should rise off the floor without imagined return dropping "
+            "if this is a collapse rather than convergence",
+        ),
+        VerdictInfo(
+            "TRANSIENT_DIPS", "symptom",
+            "Symptom: the entropy dips when rare reward events are learned and recovers when they are forgotten.",
+            (
+                Fix("Smooth the sparse rewards (DreamSmooth) and zero-initialise the reward head",
+                    "the reward head keeps predicting the rare events, so what the policy learns from them sticks: "
+                    "the entropy falls and stays down"),
+                Fix("Replay reward events more often (keep them in replay, oversample them)",
+                    "the world model forgets the events more slowly"),
+            ),
+            "Probe a checkpoint inside a dip and one after it recovers: the reward head's hit rate on the replay's "
+            "reward events should be higher inside the dip",
+        ),
+        VerdictInfo(
+            "HEALTHY", "healthy",
+            "Healthy: the entropy falls (or stays low) as returns rise.",
+            (Fix("Nothing to fix", "keep training"),),
+            "None needed",
+        ),
+        VerdictInfo(
+            "IMPOSSIBLE_ENTROPY", "undecided",
+            "Undecided: the logged entropy cannot be an action entropy (see findings), and the signals that would "
+            "decide symptom vs cause are missing.",
+            (
+                Fix("Log σ, its at-bound fractions, saturation and the log-σ pushes "
+                    "(canonical policy/* and actor/logstd_push_*)",
+                    "the next diagnosis can decide between the bonus and the missing signal"),
+                Fix("Log the action entropy (policy/entropy_action) and control that, not the pre-tanh value",
+                    "the entropy you read means what you think it means"),
+            ),
+            _PROBE_ETA0,
+        ),
+        VerdictInfo(
+            "UNDECIDED", "undecided",
+            "Undecided: no verdict's required evidence holds in these logs (see what could not be decided).",
+            (Fix("Log the missing signals listed below", "the next diagnosis can decide"),),
+            _PROBE_ETA0,
+        ),
+    )
+}
+
+
+# --------------------------------------------------------------------------------------
+# Trend test
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Mann–Kendall test with Theil–Sen slope (units of y per unit of x)."""
+
+    n: int
+    s: float
+    z: float
+    p: float
+    slope: float
+
+
+def trend_test(x, y) -> Trend:
+    """Mann–Kendall trend test (tie-corrected variance, continuity correction, two-sided normal p).
+
+    Rank-based, so one outlier batch cannot fake a trend; the Theil–Sen slope (median of
+    pairwise slopes) gives its size. Needs at least 3 finite points.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    n = len(y)
+    if n < 3:
+        raise ValueError(f"a trend test needs at least 3 finite points, got {n}")
+    i, j = np.triu_indices(n, 1)
+    s = float(np.sign(y[j] - y[i]).sum())
+    _, ties = np.unique(y, return_counts=True)
+    var = (n * (n - 1) * (2 * n + 5) - float(np.sum(ties * (ties - 1) * (2 * ties + 5)))) / 18.0
+    z = (s - math.copysign(1.0, s)) / math.sqrt(var) if var > 0 and s != 0 else 0.0
+    p = math.erfc(abs(z) / math.sqrt(2.0))
+    dx = x[j] - x[i]
+    ok = dx != 0
+    slope = float(np.median((y[j] - y[i])[ok] / dx[ok])) if ok.any() else 0.0
+    return Trend(n=n, s=s, z=z, p=p, slope=slope)
+
+
+def _blocked(steps: np.ndarray, values: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Block means of steps and block medians of values: fewer, less autocorrelated points."""
+    if len(values) <= blocks:
+        return steps.astype(np.float64), values
+    groups = np.array_split(np.arange(len(values)), blocks)
+    return (np.array([steps[g].mean() for g in groups]), np.array([np.median(values[g]) for g in groups]))
+
+
+# --------------------------------------------------------------------------------------
+# The distribution's entropy scale
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class EntropyScale:
+    """Floor, ceiling and action-space bound that make the logged entropy dimensionless."""
+
+    dist: str | None
+    action_dim: int | None
+    floor: float | None
+    ceiling: float | None
+    action_bound: float | None  # d·ln2: most any distribution on [-1, 1]^d has
+    logstd_lo: float | None
+    logstd_hi: float | None
+    source: str
+    assumptions: list[str] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return self.floor is not None and self.ceiling is not None and self.ceiling > self.floor
+
+    def normalise(self, entropy: np.ndarray) -> np.ndarray:
+        return (entropy - self.floor) / (self.ceiling - self.floor)
+
+    def normalise_logstd(self, std: np.ndarray) -> np.ndarray | None:
+        if self.logstd_lo is None or self.logstd_hi is None:
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.log(std) - self.logstd_lo) / (self.logstd_hi - self.logstd_lo)
+
+
+def _clean_meta(meta: dict) -> tuple[dict, list[str]]:
+    """The meta keys the doctor reads, checked; an unusable value is dropped and the drop stated."""
+    accept = {
+        "action_dim": (lambda x: x == int(x) and x >= 1, "a positive integer"),
+        "eta": (lambda x: x >= 0, "a number ≥ 0"),
+        "std_min": (lambda x: x > 0, "a number > 0"),
+        "std_max": (lambda x: x > 0, "a number > 0"),
+        "logstd_min": (math.isfinite, "a finite number"),
+        "logstd_max": (math.isfinite, "a finite number"),
+        "return_limit": (lambda x: x > 0, "a number > 0"),
+    }
+    clean, notes = dict(meta), []
+    for key, (ok, what) in accept.items():
+        if meta.get(key) is None:
+            continue
+        try:
+            x = float(meta[key]) if not isinstance(meta[key], bool) else math.nan
+            good = math.isfinite(x) and ok(x)
+        except (TypeError, ValueError):
+            good = False
+        if good:
+            clean[key] = int(x) if key == "action_dim" else x
+        else:
+            del clean[key]
+            notes.append(f"run meta {key} = {meta[key]!r} ignored: expected {what}")
+    return clean, notes
+
+
+def _meta_logstd(meta: dict, dist: str) -> tuple[float, float, bool]:
+    """(lo, hi, from_meta) log-σ bounds from meta (logstd_* first, then std_*), else the dist's defaults."""
+    lo, hi = DEFAULT_LOGSTD[dist]
+    got_lo = got_hi = False
+    if meta.get("logstd_min") is not None:
+        lo, got_lo = float(meta["logstd_min"]), True
+    elif meta.get("std_min") is not None:
+        lo, got_lo = math.log(float(meta["std_min"])), True
+    if meta.get("logstd_max") is not None:
+        hi, got_hi = float(meta["logstd_max"]), True
+    elif meta.get("std_max") is not None:
+        hi, got_hi = math.log(float(meta["std_max"])), True
+    return lo, hi, got_lo and got_hi
+
+
+def _infer_dist(explanation) -> tuple[str, float, float, str]:
+    """Read the distribution off the fingerprint of the run's highest logged entropy."""
+    from dreamscope.fingerprint import KNOWN_STD_BOUNDS
+
+    upper = [m for m in explanation.bound_matches if m.side == "upper"]
+    if upper:
+        bounds = next(b for b in KNOWN_STD_BOUNDS if b.codebase == upper[0].codebase)
+        dist = "bounded_normal" if "BoundedNormal" in bounds.codebase else "tanh_normal"
+        why = f"its log σ {explanation.log_std:.3f} sits on the upper clamp of {bounds.codebase} ({bounds.rule})"
+        return dist, bounds.log_std_min, bounds.log_std_max, why
+    if explanation.possible_bounded_normal:
+        lo, hi = DEFAULT_LOGSTD["bounded_normal"]
+        return "bounded_normal", lo, hi, "it fits official DreamerV3's σ ∈ [0.1, 1]"
+    lo, hi = DEFAULT_LOGSTD["tanh_normal"]
+    hi = max(hi, explanation.log_std)
+    why = f"it is above what a σ ≤ 1 Gaussian has, so a pre-tanh Gaussian with log σ up to at least {hi:.3f}"
+    return "tanh_normal", lo, hi, why
+
+
+def entropy_scale(run: Run, action_dim: int | None = None, dist: str | None = None, explanation=None,
+                  meta: dict | None = None) -> EntropyScale:
+    """Resolve the floor/ceiling: explicit overrides, then logged references, then meta, then the fingerprint.
+
+    ``meta`` is the run's meta after :func:`_clean_meta` (computed here when not given).
+    """
+    from dreamscope.dists import GAUSSIAN_ENTROPY_UNIT, action_entropy_bound
+
+    meta = _clean_meta(run.meta)[0] if meta is None else meta
+    d = action_dim if action_dim is not None else meta.get("action_dim")
+    meta_dist = meta.get("dist")
+    assumptions: list[str] = []
+    if dist is None and meta_dist is not None and meta_dist not in DISTS:
+        assumptions.append(f"meta dist {meta_dist!r} is not one of {', '.join(DISTS)}; treated as unknown")
+        meta_dist = None
+    chosen = dist or meta_dist
+    bound = action_entropy_bound(d) if d is not None and chosen != "discrete" else None
+
+    def from_dist(name: str, source: str, lo: float | None = None, hi: float | None = None) -> EntropyScale:
+        if name == "discrete":
+            if d is None:
+                return EntropyScale(name, None, None, None, None, None, None, source, assumptions)
+            assumptions.append(f"discrete: one categorical over {d} choices, entropy in [0, ln {d}]")
+            return EntropyScale(name, d, 0.0, math.log(d), None, None, None, source, assumptions)
+        if lo is None:
+            lo, hi, from_meta = _meta_logstd(meta, name)
+            if not from_meta:
+                assumptions.append(f"{name}: log σ bounds not in the run's meta; assumed ({lo:.3f}, {hi:.3f})")
+        if d is None:
+            return EntropyScale(name, None, None, None, None, lo, hi, source, assumptions)
+        return EntropyScale(name, d, d * (GAUSSIAN_ENTROPY_UNIT + lo), d * (GAUSSIAN_ENTROPY_UNIT + hi), bound,
+                            lo, hi, source, assumptions)
+
+    if dist is not None:
+        return from_dist(dist, "--dist override")
+    logged_max, logged_min = run.get("policy/entropy_max"), run.get("policy/entropy_min_ref")
+    if logged_max is not None and logged_min is not None and len(logged_max) and len(logged_min):
+        ceiling, floor = float(np.nanmedian(logged_max.values)), float(np.nanmedian(logged_min.values))
+        lo = hi = None
+        if d is not None and chosen in GAUSSIAN_DISTS:
+            lo, hi = floor / d - GAUSSIAN_ENTROPY_UNIT, ceiling / d - GAUSSIAN_ENTROPY_UNIT
+        return EntropyScale(chosen, d, floor, ceiling, bound, lo, hi,
+                            "logged policy/entropy_max and policy/entropy_min_ref", assumptions)
+    if chosen is not None:
+        return from_dist(chosen, "run meta")
+    if explanation is None:
+        return EntropyScale(None, d, None, None, bound, None, None,
+                            "unknown (no dist, no logged references, no action_dim to fingerprint)", assumptions)
+    inferred, lo, hi, why = _infer_dist(explanation)
+    assumptions.append(
+        f"dist unknown: read as {inferred} with log σ ∈ ({lo:.3f}, {hi:.3f}) from the fingerprint of the peak "
+        f"logged entropy {explanation.entropy_total:.4g} — {why}; pass --dist to override"
+    )
+    return from_dist(inferred, "fingerprint of the logged entropy", lo, hi)
+
+
+# --------------------------------------------------------------------------------------
+# Evidence and checks
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Evidence:
+    """One check: which signal, its numbers, the step window it used, and what it implies.
+
+    ``holds`` is None when the check could not be decided; ``implies`` then says why.
+    """
+
+    check: str
+    signal: str
+    holds: bool | None
+    numbers: dict[str, float]
+    window: tuple[int, int]
+    implies: str
+    decisive: bool = True  # False: holds, but within the noise of its own estimate
+
+    def __post_init__(self) -> None:
+        # numpy comparisons give np.bool_, which `is True` would not recognise.
+        self.holds = None if self.holds is None else bool(self.holds)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["window"] = list(self.window)
+        out["numbers"] = {k: _jsonable(v) for k, v in self.numbers.items()}
+        return out
+
+
+def _jsonable(v):
+    if isinstance(v, (float, np.floating)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    return v
+
+
+@dataclass
+class Finding:
+    """Something true about the run that travels with whatever verdict is reached."""
+
+    code: str
+    message: str
+    numbers: dict[str, float]
+    window: tuple[int, int]
+    detail: dict = field(default_factory=dict)  # "explanation": longer text; anything else: machine-readable
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "window": list(self.window),
+                "numbers": {k: _jsonable(v) for k, v in self.numbers.items()}, "detail": self.detail}
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+class _Checks:
+    """Computes the checks of one step window [start, stop) (cumulative ones from the run's start)."""
+
+    def __init__(self, run: Run, meta: dict, scale: EntropyScale, th: Thresholds, start: int, stop: int,
+                 run_start: int):
+        self.run, self.meta, self.scale, self.th = run, meta, scale, th
+        self.start, self.stop, self.run_start = start, stop, run_start
+        self.return_limit = meta.get("return_limit", DEFAULT_RETURN_LIMIT)
+        self.results: dict[str, Evidence] = {}
+
+    # ---- data access
+    def points(self, name: str, start: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        series = self.run.get(name)
+        if series is None:
+            return np.empty(0, np.int64), np.empty(0)
+        part = series.window(self.start if start is None else start, self.stop)
+        keep = np.isfinite(part.values)
+        return part.steps[keep], part.values[keep]
+
+    def level(self, name: str) -> float | None:
+        _, v = self.points(name)
+        return float(np.median(v)) if len(v) >= self.th.min_points else None
+
+    def _missing(self, check: str, signal: str, why: str) -> Evidence:
+        return Evidence(check, signal, None, {}, (self.start, self.stop), why)
+
+    def _why_missing(self, *names: str) -> str:
+        absent = [n for n in names if self.run.get(n) is None or len(self.run.get(n)) == 0]
+        if absent:
+            return f"not logged: {', '.join(absent)}"
+        return (f"fewer than {self.th.min_points} finite points of {', '.join(names)} "
+                f"in steps {self.start}–{self.stop}")
+
+    def norm_entropy(self, start: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        if not self.scale.usable:
+            return None
+        steps, values = self.points("policy/entropy", start)
+        return steps, self.scale.normalise(values)
+
+    def entropy_or_missing(self, *checks: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """Normalised entropy of the window, or None after marking ``checks`` undecidable with the reason."""
+        got = self.norm_entropy()
+        if got is not None and len(got[1]) >= self.th.min_points:
+            return got
+        if got is not None:
+            why = self._why_missing("policy/entropy")
+        elif self.run.get("policy/entropy") is None:
+            why = "not logged: policy/entropy"
+        else:
+            why = f"entropy floor/ceiling unknown ({self.scale.source}); pass --dist and --action-dim"
+        for check in checks:
+            self.results[check] = self._missing(check, "policy/entropy", why)
+        return None
+
+    # ---- trends
+    def trend(self, steps: np.ndarray, values: np.ndarray, spread: float,
+              start: int | None = None) -> tuple[Trend, float]:
+        """(trend, Theil–Sen change over [start, stop) in units of ``spread``); needs ``min_points`` points."""
+        t = trend_test(*_blocked(steps, values, self.th.trend_blocks))
+        change = t.slope * (self.stop - (self.start if start is None else start))
+        return t, change / spread if spread > 0 else (0.0 if change == 0 else math.copysign(math.inf, change))
+
+    def _direction(self, t: Trend, rel_change: float, min_change: float, alpha: float | None = None) -> int:
+        if t.p < (self.th.trend_alpha if alpha is None else alpha) and abs(rel_change) >= min_change:
+            return 1 if t.slope > 0 else -1
+        return 0
+
+    def _spread(self, name: str) -> float:
+        values = self.run.get(name).values
+        values = values[np.isfinite(values)]
+        lo, hi = np.percentile(values, self.th.spread_percentiles) if len(values) else (0.0, 0.0)
+        return float(hi - lo)
+
+    def signal_trend(self, name: str, start: int | None = None, tests: int = 1) -> tuple[int | None, dict]:
+        """Direction of ``name``'s trend; ``tests`` > 1 Bonferroni-corrects when any of several may count."""
+        steps, values = self.points(name, start)
+        if len(values) < self.th.min_points:
+            return None, {}
+        t, rel = self.trend(steps, values, self._spread(name), start)
+        direction = self._direction(t, rel, self.th.trend_min_change, self.th.trend_alpha / tests)
+        return direction, {"mk_z": t.z, "p": t.p, "theil_sen_slope_per_step": t.slope, "change_per_spread": rel,
+                           "points": len(values), "tested_blocks": t.n}
+
+    # ---- the checks
+    def entropy_level(self) -> None:
+        got = self.entropy_or_missing("entropy_high", "entropy_low")
+        if got is None:
+            return
+        _, norm = got
+        med = float(np.median(norm))
+        raw = self.level("policy/entropy")
+        nums = {"entropy_median": raw, "normalised": med, "floor": self.scale.floor, "ceiling": self.scale.ceiling}
+        high, low = med >= self.th.entropy_high_norm, med <= self.th.entropy_low_norm
+        self.results["entropy_high"] = Evidence(
+            "entropy_high", "policy/entropy", high, nums, (self.start, self.stop),
+            f"normalised entropy {_fmt(med)} {'≥' if high else '<'} {self.th.entropy_high_norm}: "
+            + ("the policy is near the widest its std bounds allow" if high else "not near the ceiling"))
+        self.results["entropy_low"] = Evidence(
+            "entropy_low", "policy/entropy", low, nums, (self.start, self.stop),
+            f"normalised entropy {_fmt(med)} {'≤' if low else '>'} {self.th.entropy_low_norm}: "
+            + ("the policy is at its floor, near deterministic" if low else "not at the floor"))
+
+    def entropy_trend(self) -> None:
+        got = self.entropy_or_missing("entropy_rising", "entropy_falling")
+        if got is None:
+            return
+        steps, norm = got
+        t, change = self.trend(steps, norm, 1.0)
+        direction = self._direction(t, change, self.th.trend_min_change_entropy)
+        nums = {"mk_z": t.z, "p": t.p, "change_normalised": change, "tested_blocks": t.n}
+        for name, sign, word in (("entropy_rising", 1, "rising"), ("entropy_falling", -1, "falling")):
+            holds = direction == sign
+            self.results[name] = Evidence(
+                name, "policy/entropy", holds, nums, (self.start, self.stop),
+                f"Mann–Kendall p = {_fmt(t.p)}, change {_fmt(change)} of the floor–ceiling range: entropy "
+                + (word if holds else f"not significantly {word}"))
+
+    def sigma_pinned(self) -> None:
+        for check, frac_name, side in (("sigma_at_ceiling", "policy/std_at_upper_frac", "upper"),
+                                       ("sigma_at_floor", "policy/std_at_lower_frac", "lower")):
+            frac = self.level(frac_name)
+            if frac is not None:
+                holds = frac >= self.th.pinned_frac
+                self.results[check] = Evidence(
+                    check, frac_name, holds, {"frac_at_bound": frac}, (self.start, self.stop),
+                    f"{frac:.0%} of std components at the {side} bound "
+                    f"({'≥' if holds else '<'} {self.th.pinned_frac:.0%}): "
+                    f"σ {'is' if holds else 'is not'} pinned there")
+                continue
+            self.results[check] = self._sigma_pinned_fallback(check, side, frac_name)
+
+    def _sigma_pinned_fallback(self, check: str, side: str, frac_name: str) -> Evidence:
+        """Normalised mean log σ (from std_mean, else from a Gaussian entropy) near the bound."""
+        std = self.level("policy/std_mean")
+        norm, signal = None, None
+        if std is not None:
+            got = self.scale.normalise_logstd(np.array([std]))
+            if got is not None:
+                norm, signal = float(got[0]), "policy/std_mean"
+        if norm is None and self.scale.dist in GAUSSIAN_DISTS:
+            got = self.norm_entropy()
+            if got is not None and len(got[1]) >= self.th.min_points:
+                norm, signal = float(np.median(got[1])), "policy/entropy (Gaussian: mean log σ)"
+        if norm is None:
+            return self._missing(check, frac_name,
+                                 f"{self._why_missing(frac_name)}; no std_mean with known bounds either")
+        edge = self.th.pinned_logstd_norm
+        holds = norm >= edge if side == "upper" else norm <= 1.0 - edge
+        return Evidence(
+            check, signal, holds, {"logstd_normalised": norm}, (self.start, self.stop),
+            f"mean log σ at {norm:.2f} of its range ({frac_name} not logged): "
+            f"σ {'is' if holds else 'is not'} at the {side} bound on average")
+
+    def sigma_rising(self) -> None:
+        steps, std = self.points("policy/std_mean")
+        norm = self.scale.normalise_logstd(std) if len(std) else None
+        if norm is not None and len(norm) >= self.th.min_points:
+            t, change = self.trend(steps, norm, 1.0)
+            direction = self._direction(t, change, self.th.trend_min_change_entropy)
+            self.results["sigma_rising"] = Evidence(
+                "sigma_rising", "policy/std_mean", direction == 1,
+                {"mk_z": t.z, "p": t.p, "change_logstd_normalised": change}, (self.start, self.stop),
+                f"log σ {'rises' if direction == 1 else 'does not rise significantly'} (p = {_fmt(t.p)}, "
+                f"change {_fmt(change)} of its range)")
+            return
+        rising = self.results["entropy_rising"]
+        if self.scale.dist in GAUSSIAN_DISTS and rising.holds is not None:
+            self.results["sigma_rising"] = Evidence(
+                "sigma_rising", "policy/entropy (Gaussian: tracks mean log σ)", rising.holds, rising.numbers,
+                rising.window, f"from the entropy trend (policy/std_mean not usable): {rising.implies}")
+            return
+        self.results["sigma_rising"] = self._missing(
+            "sigma_rising", "policy/std_mean",
+            f"{self._why_missing('policy/std_mean')}; entropy trend not usable either")
+
+    def saturated(self) -> None:
+        sat = self.level("policy/saturation_frac")
+        if sat is None:
+            self.results["saturated"] = self._missing("saturated", "policy/saturation_frac",
+                                                      self._why_missing("policy/saturation_frac"))
+            return
+        holds = sat >= self.th.saturation_high
+        self.results["saturated"] = Evidence(
+            "saturated", "policy/saturation_frac", holds, {"saturation_frac": sat}, (self.start, self.stop),
+            f"{sat:.0%} of action components at |a| > 0.99 ({'≥' if holds else '<'} {self.th.saturation_high:.0%}): "
+            + ("bang-bang actions; the gradient through the mean vanishes there" if holds else "actions not saturated"))
+
+    def bonus_drift(self) -> None:
+        """Does the bonus's mean push on log σ outweigh the policy gradient's over this window?"""
+        th = self.th
+        _, pg = self.points("actor/logstd_push_pg")
+        _, ent = self.points("actor/logstd_push_ent")
+        eta = self.meta.get("eta")
+        push: Evidence | None = None
+        ent_known = len(ent) >= th.min_points or (eta is not None and self.scale.dist in GAUSSIAN_DISTS)
+        if len(pg) >= th.min_points and ent_known:
+            m_pg = float(pg.mean())
+            blocks = [b.mean() for b in np.array_split(pg, min(th.drift_blocks, len(pg)))]
+            se = float(np.std(blocks, ddof=1) / math.sqrt(len(blocks))) if len(blocks) > 1 else math.inf
+            if len(ent) >= th.min_points:
+                m_ent, ent_src = float(ent.mean()), "actor/logstd_push_ent"
+            else:
+                m_ent = -float(eta)
+                ent_src = f"−η from meta (η = {eta}; a Gaussian entropy pushes exactly −η per dim)"
+            ratio = abs(m_pg) / abs(m_ent) if m_ent != 0 else math.inf
+            up = m_ent < 0
+            holds = up and ratio < th.drift_dominance
+            margin = abs(m_ent) * th.drift_dominance
+            if holds:
+                decisive = abs(m_pg) + th.drift_z * se < margin
+            else:
+                decisive = abs(m_pg) - th.drift_z * se > margin or not up
+            direction = "up" if m_pg < 0 else "down"
+            push = Evidence(
+                "bonus_drift", f"actor/logstd_push_pg vs {ent_src}", holds,
+                {"push_ent_mean": m_ent, "push_pg_mean": m_pg, "push_pg_se": se, "pg_to_ent": ratio,
+                 "updates": len(pg), "batch_means": len(blocks)},
+                (self.start, self.stop),
+                f"mean PG push on log σ {_fmt(m_pg)} ± {_fmt(se)} (pointing {direction}) "
+                f"vs the bonus's {_fmt(m_ent)} (pointing {'up' if up else 'down'}): |PG|/|bonus| = {_fmt(ratio)} "
+                + (f"< {th.drift_dominance:g}, so the bonus is what moves σ" if holds
+                   else f"≥ {th.drift_dominance:g}, so the policy gradient decides where σ goes" if up
+                   else "— the bonus pushes σ down here")
+                + ("" if decisive else f" (within {th.drift_z:g} standard errors: not decisive)"),
+                decisive)
+        drift = self.level("actor/ent_to_pg_drift_ratio")
+        ratio_ev = None
+        if drift is not None:
+            ratio_holds = drift >= th.drift_ratio
+            ratio_ev = Evidence(
+                "bonus_drift", "actor/ent_to_pg_drift_ratio", ratio_holds, {"drift_ratio": drift},
+                (self.start, self.stop),
+                f"|mean ∇ηH| / |mean ∇PG| = {_fmt(drift)} ({'≥' if ratio_holds else '<'} {th.drift_ratio:g}): "
+                + ("the bonus's gradient drift is the larger" if ratio_holds
+                   else "the policy gradient's drift is the larger")
+                + " (whole actor gradient, not only σ)", decisive=False)
+        if push is not None:
+            if ratio_ev is not None and ratio_ev.holds != push.holds:
+                push.implies += f"; the whole-gradient drift ratio {_fmt(drift)} disagrees — the log-σ pushes decide"
+                push.numbers["drift_ratio"] = drift
+                push.decisive = False
+            self.results["bonus_drift"] = push
+        elif ratio_ev is not None:
+            self.results["bonus_drift"] = ratio_ev
+        else:
+            self.results["bonus_drift"] = self._missing(
+                "bonus_drift", "actor/logstd_push_pg, actor/logstd_push_ent, actor/ent_to_pg_drift_ratio",
+                f"{self._why_missing('actor/logstd_push_pg', 'actor/logstd_push_ent')} "
+                f"(and no η in meta), and {self._why_missing('actor/ent_to_pg_drift_ratio')}")
+
+    def per_step_ratio(self) -> None:
+        ratio = self.level("actor/ent_to_pg_ratio")
+        if ratio is None:
+            self.results["per_step_ratio"] = self._missing("per_step_ratio", "actor/ent_to_pg_ratio",
+                                                           self._why_missing("actor/ent_to_pg_ratio"))
+            return
+        _, cos = self.points("actor/grad_cos")
+        nums = {"ratio_median": ratio}
+        if len(cos):
+            nums.update(cos_min=float(cos.min()), cos_max=float(cos.max()))
+        self.results["per_step_ratio"] = Evidence(
+            "per_step_ratio", "actor/ent_to_pg_ratio, actor/grad_cos", ratio >= self.th.drift_ratio, nums,
+            (self.start, self.stop),
+            f"per-step ‖∇ηH‖/‖∇PG‖ median {_fmt(ratio)}: secondary only — the PG's per-step norm is mostly "
+            "noise that cancels over updates, so the drift decides, not this", decisive=False)
+
+    def adv_weak(self) -> None:
+        th = self.th
+        norm = self.level("adv_norm/abs_mean")
+        raw = self.level("adv/abs_mean")
+        scale = self.level("return/scale")
+        if norm is not None:
+            value, how = norm, "adv_norm/abs_mean"
+        elif raw is not None and scale is not None:
+            value, how = raw / max(self.return_limit, scale), "adv/abs_mean / max(limit, return/scale)"
+        elif raw is not None and raw < th.adv_weak_norm and self.return_limit >= 1:
+            value = raw
+            how = "adv/abs_mean (the normalised value is at most this: it is divided by max(limit, S) ≥ 1)"
+        else:
+            self.results["adv_weak"] = self._missing(
+                "adv_weak", "adv_norm/abs_mean",
+                f"{self._why_missing('adv_norm/abs_mean')}; "
+                "raw advantages alone cannot be put next to the return scale")
+            return
+        holds = value < th.adv_weak_norm
+        nums = {"adv_norm_abs_mean": value, "adv_abs_mean": raw, "return_scale": scale}
+        self.results["adv_weak"] = Evidence(
+            "adv_weak", how, holds, {k: v for k, v in nums.items() if v is not None}, (self.start, self.stop),
+            f"|advantage| in return-scale units {_fmt(value)} ({'<' if holds else '≥'} {th.adv_weak_norm}): "
+            + ("≈ 0 — almost no learning signal" if holds else "the advantages carry signal"))
+
+    def return_scale_under(self) -> None:
+        scale = self.level("return/scale")
+        if scale is None:
+            self.results["return_scale_under"] = self._missing("return_scale_under", "return/scale",
+                                                               self._why_missing("return/scale"))
+            return
+        ratio = scale / self.return_limit
+        holds = ratio < self.th.return_scale_under
+        self.results["return_scale_under"] = Evidence(
+            "return_scale_under", "return/scale", holds, {"return_scale": scale, "limit": self.return_limit},
+            (self.start, self.stop),
+            f"S = {_fmt(scale)} is {'under' if holds else 'at or over'} its limit {self.return_limit:g}: "
+            + ("the normaliser is inactive — imagined returns barely spread" if holds else "returns spread"))
+
+    def head_misses(self) -> None:
+        hit = self.level("reward/head_hit_rate")
+        replay = self.level("reward/replay_nonzero_frac")
+        if replay is not None and replay == 0.0:
+            self.results["head_misses"] = Evidence(
+                "head_misses", "reward/replay_nonzero_frac", True, {"replay_nonzero_frac": 0.0},
+                (self.start, self.stop),
+                "replay holds no reward events at all: there is nothing for the reward head to learn")
+            return
+        if hit is None:
+            self.results["head_misses"] = self._missing("head_misses", "reward/head_hit_rate",
+                                                        self._why_missing("reward/head_hit_rate"))
+            return
+        holds = hit < self.th.head_hit_min
+        nums = {"head_hit_rate": hit}
+        if replay is not None:
+            nums["replay_nonzero_frac"] = replay
+        self.results["head_misses"] = Evidence(
+            "head_misses", "reward/head_hit_rate", holds, nums, (self.start, self.stop),
+            f"the reward head hits {hit:.0%} of the replay's reward events "
+            + (f"(< {self.th.head_hit_min:.0%}): imagined returns miss the sparse rewards" if holds
+               else f"(≥ {self.th.head_hit_min:.0%}): it predicts them"))
+
+    def critic_trivial(self) -> None:
+        ev = self.level("value/explained_var")
+        if ev is None:
+            self.results["critic_trivial"] = self._missing("critic_trivial", "value/explained_var",
+                                                           self._why_missing("value/explained_var"))
+            return
+        holds = ev >= self.th.critic_trivial_ev
+        self.results["critic_trivial"] = Evidence(
+            "critic_trivial", "value/explained_var", holds, {"explained_var": ev}, (self.start, self.stop),
+            f"critic explains {ev:.0%} of the λ-return variance "
+            + (f"(≥ {self.th.critic_trivial_ev:.0%}): advantages keep ≤ {1 - ev:.0%} of it" if holds
+               else "— it leaves the advantages their variance"))
+
+    def score_trends(self) -> None:
+        for check, start, where in (("score_rising", None, "in this window"),
+                                    ("score_rose_so_far", self.run_start, "since the run's start")):
+            direction, nums = self.signal_trend("episode/score", start)
+            window = (self.start if start is None else start, self.stop)
+            if direction is None:
+                self.results[check] = Evidence(check, "episode/score", None, {}, window,
+                                               self._why_missing("episode/score"))
+                continue
+            self.results[check] = Evidence(
+                check, "episode/score", direction == 1, nums, window,
+                f"score {'rises' if direction == 1 else 'falls' if direction == -1 else 'does not rise'} {where} "
+                f"(Mann–Kendall p = {_fmt(nums['p'])}, "
+                f"Theil–Sen change {_fmt(nums['change_per_spread'])} of its spread)")
+
+    def signal_rising(self) -> None:
+        names = ("episode/score", "adv_norm/abs_mean", "reward/head_hit_rate", "return/scale")
+        rising, decided = [], []
+        for name in names:
+            direction, _ = self.signal_trend(name, tests=len(names))
+            if direction is not None:
+                decided.append(name)
+                if direction == 1:
+                    rising.append(name)
+        if not decided:
+            self.results["signal_rising"] = self._missing("signal_rising", ", ".join(names), self._why_missing(*names))
+            return
+        self.results["signal_rising"] = Evidence(
+            "signal_rising", ", ".join(decided), bool(rising), {"rising": len(rising), "tested": len(decided)},
+            (self.start, self.stop),
+            (f"rising: {', '.join(rising)}" if rising else f"none of {', '.join(decided)} rises significantly")
+            + f" (Mann–Kendall at α = {self.th.trend_alpha:g}/{len(names)}, any of {len(names)} signals counts)")
+
+    def dips(self) -> None:
+        got = self.entropy_or_missing("dips")
+        if got is None:
+            return
+        steps, y = got
+        th = self.th
+        ref = float(np.percentile(y, th.dip_reference_pct))
+        below = (y < ref - th.dip_depth).astype(np.int8)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], below, [0]])))
+        found = []
+        for a, b in zip(edges[::2], edges[1::2]):
+            came_from_top = np.any(y[:a] >= ref - th.dip_recover)
+            recovered = np.any(y[b:] >= ref - th.dip_recover)
+            if b - a >= th.dip_min_points and came_from_top and recovered:
+                found.append((int(steps[a]), int(steps[b - 1]), float(ref - y[a:b].min())))
+        nums = {"dips": len(found), "reference_normalised": ref}
+        if found:
+            nums.update(deepest=max(f[2] for f in found), first_dip_start=found[0][0], first_dip_end=found[0][1])
+        self.results["dips"] = Evidence(
+            "dips", "policy/entropy", bool(found), nums, (self.start, self.stop),
+            (f"{len(found)} dip(s) deeper than {th.dip_depth} of the range that recovered — the policy briefly "
+             "committed (a rare reward was learned), then drifted back (it was forgotten)" if found
+             else "no dip that recovers"))
+
+    def compute(self) -> dict[str, Evidence]:
+        self.entropy_level()
+        self.entropy_trend()
+        self.sigma_pinned()
+        self.sigma_rising()
+        self.saturated()
+        self.bonus_drift()
+        self.per_step_ratio()
+        self.adv_weak()
+        self.return_scale_under()
+        self.head_misses()
+        self.critic_trivial()
+        self.score_trends()
+        self.signal_rising()
+        self.dips()
+        return self.results
+
+
+# --------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Fire:
+    factor: float  # confidence multiplier (1 measured, less when inferred or within noise)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class _Rule:
+    code: str
+    fires: Callable[[dict[str, Evidence], Thresholds], _Fire | None]
+    required: tuple[str, ...]  # checks shown as the deciding evidence
+    support: tuple[tuple[str, bool], ...]  # (check, value that supports the verdict)
+    context: tuple[str, ...] = ()  # shown, never scored
+
+
+def _h(c: dict[str, Evidence], name: str) -> bool | None:
+    return c[name].holds
+
+
+def _fires_bonus(c, th):
+    sigma_up = _h(c, "sigma_at_ceiling") is True or _h(c, "sigma_rising") is True
+    if _h(c, "bonus_drift") is True and sigma_up:
+        return _Fire(1.0 if c["bonus_drift"].decisive else th.confidence_within_noise)
+    if _h(c, "bonus_drift") is None and _h(c, "sigma_at_ceiling") is True and _h(c, "saturated") is True:
+        return _Fire(th.confidence_inferred,
+                     "drift not logged: inferred from σ pinned at its ceiling with saturated actions — the "
+                     "pre-tanh bonus pushes log σ up by η per dim at every σ, and nothing else pins it there")
+    return None
+
+
+def _fires_collapse(c, th):
+    if not (_h(c, "entropy_low") is True or _h(c, "sigma_at_floor") is True):
+        return None
+    rose = _h(c, "score_rose_so_far")
+    if rose is None:
+        return _Fire(th.confidence_inferred,
+                     "episode/score missing: whether returns rose before the floor (convergence) could not be decided")
+    return None if rose else _Fire(1.0)
+
+
+def _fires_dips(c, th):
+    return _Fire(1.0) if _h(c, "dips") is True and _h(c, "score_rising") is not True else None
+
+
+def _fires_no_signal(c, th):
+    if _h(c, "signal_rising") is True:
+        return None
+    mechanisms = sum(_h(c, n) is True for n in ("return_scale_under", "head_misses", "critic_trivial"))
+    if _h(c, "adv_weak") is True and mechanisms >= 1:
+        if _h(c, "bonus_drift") is True:
+            return _Fire(1.0, "the bonus outweighs the PG's drift on σ, yet σ is neither at its ceiling nor rising: "
+                              "if σ starts climbing to the ceiling this becomes BONUS_DOMINATES")
+        return _Fire(1.0)
+    if _h(c, "adv_weak") is None and mechanisms >= 2:
+        return _Fire(th.confidence_inferred,
+                     "advantage scale not logged: inferred from the return scale, reward head and critic")
+    return None
+
+
+def _fires_exploring(c, th):
+    return _Fire(1.0) if _h(c, "entropy_high") is True and _h(c, "signal_rising") is True else None
+
+
+def _fires_healthy(c, th):
+    if _h(c, "score_rising") is True and _h(c, "entropy_high") is not True and _h(c, "entropy_rising") is not True:
+        return _Fire(1.0)
+    if _h(c, "entropy_low") is True and _h(c, "score_rose_so_far") is True:
+        return _Fire(1.0, "entropy at its floor after returns rose: converged")
+    return None
+
+
+#: Priority order: a cause the run shows beats a symptom, a symptom beats "expected".
+RULES: tuple[_Rule, ...] = (
+    _Rule("BONUS_DOMINATES", _fires_bonus, ("bonus_drift", "sigma_at_ceiling", "sigma_rising"),
+          (("saturated", True), ("entropy_high", True), ("adv_weak", True), ("score_rising", False)),
+          ("per_step_ratio", "dips", "return_scale_under", "head_misses")),
+    _Rule("COLLAPSE", _fires_collapse, ("entropy_low", "sigma_at_floor", "score_rose_so_far"),
+          (("sigma_at_floor", True), ("entropy_low", True), ("score_rising", False), ("entropy_falling", True))),
+    _Rule("TRANSIENT_DIPS", _fires_dips, ("dips", "score_rising"),
+          (("head_misses", True), ("adv_weak", True), ("entropy_high", True))),
+    _Rule("NO_SIGNAL", _fires_no_signal, ("adv_weak", "return_scale_under", "head_misses", "critic_trivial"),
+          (("return_scale_under", True), ("head_misses", True), ("critic_trivial", True), ("score_rising", False),
+           ("entropy_falling", False), ("sigma_at_ceiling", False)),
+          ("bonus_drift", "signal_rising")),
+    _Rule("EXPLORING", _fires_exploring, ("entropy_high", "signal_rising"),
+          (("score_rising", True), ("bonus_drift", False), ("saturated", False), ("adv_weak", False))),
+    _Rule("HEALTHY", _fires_healthy, ("score_rising", "entropy_high", "entropy_low", "score_rose_so_far"),
+          (("entropy_falling", True), ("adv_weak", False), ("saturated", False), ("sigma_at_ceiling", False))),
+)
+_RULES_BY_CODE = {r.code: r for r in RULES}
+
+
+def _confidence(rule: _Rule, checks: dict[str, Evidence], factor: float, th: Thresholds) -> float:
+    """Base + span × (agreeing − ½·contradicting)/supporting; undecidable support adds nothing."""
+    score = 0.0
+    for name, expected in rule.support:
+        holds = checks[name].holds
+        if holds is None:
+            continue
+        score += 1.0 if holds == expected else -0.5
+    conf = th.confidence_base + th.confidence_span * score / len(rule.support)
+    return float(np.clip(conf * factor, th.confidence_floor, th.confidence_base + th.confidence_span))
+
+
+@dataclass
+class WindowVerdict:
+    index: int
+    start: int
+    stop: int
+    verdict: str
+    answer: str
+    confidence: float
+    notes: list[str]
+    checks: dict[str, Evidence]
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "start": self.start, "stop": self.stop, "verdict": self.verdict,
+                "answer": self.answer, "confidence": round(self.confidence, 3), "notes": self.notes,
+                "checks": {k: v.to_dict() for k, v in self.checks.items()}}
+
+
+def _decide(index: int, start: int, stop: int, checks: dict[str, Evidence], impossible: bool,
+            th: Thresholds) -> WindowVerdict:
+    for rule in RULES:
+        fire = rule.fires(checks, th)
+        if fire is not None:
+            conf = _confidence(rule, checks, fire.factor, th)
+            notes = [fire.note] if fire.note else []
+            return WindowVerdict(index, start, stop, rule.code, VERDICTS[rule.code].answer, conf, notes, checks)
+    undecided = [c for c in checks.values() if c.holds is None]
+    code = "IMPOSSIBLE_ENTROPY" if impossible else "UNDECIDED"
+    # Nothing decided: confidence in "undecided" is what fraction of the evidence was there to look at.
+    conf = max(th.confidence_floor, (1.0 - len(undecided) / len(checks)) * th.confidence_inferred)
+    note = f"no rule's required evidence holds; {len(undecided)} of {len(checks)} checks undecidable"
+    return WindowVerdict(index, start, stop, code, VERDICTS[code].answer, conf, [note], checks)
+
+
+# --------------------------------------------------------------------------------------
+# Diagnosis
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Diagnosis:
+    """The doctor's answer for a run; ``to_dict()`` is what ``diagnose --json`` prints."""
+
+    verdict: str
+    answer: str
+    summary: str
+    confidence: float
+    evidence: list[Evidence]
+    undecided: list[dict]
+    notes: list[str]
+    fixes: list[Fix]
+    intervention: str
+    findings: list[Finding]
+    missing_signals: list[dict]
+    windows: list[WindowVerdict]
+    assumptions: list[str]
+    warnings: list[str]
+    scale: EntropyScale
+    return_limit: float
+    run_path: str
+    run_format: str
+    thresholds: Thresholds
+
+    def to_dict(self) -> dict:
+        s = self.scale
+        return {
+            "run": {"path": self.run_path, "format": self.run_format},
+            "verdict": self.verdict,
+            "answer": self.answer,
+            "summary": self.summary,
+            "confidence": round(self.confidence, 3),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "undecided": self.undecided,
+            "notes": self.notes,
+            "fixes": [{"rank": i + 1, **asdict(f)} for i, f in enumerate(self.fixes)],
+            "intervention": self.intervention,
+            "findings": [f.to_dict() for f in self.findings],
+            "missing_signals": self.missing_signals,
+            "windows": [w.to_dict() for w in self.windows],
+            "assumptions": self.assumptions,
+            "warnings": self.warnings,
+            "entropy_scale": {"dist": s.dist, "action_dim": s.action_dim, "floor": s.floor, "ceiling": s.ceiling,
+                              "action_bound": s.action_bound, "logstd_lo": s.logstd_lo, "logstd_hi": s.logstd_hi,
+                              "source": s.source},
+            "return_limit": self.return_limit,
+            "thresholds": self.thresholds.to_dict(),
+        }
+
+
+def _step_range(run: Run) -> tuple[int, int]:
+    lows = [int(s.steps.min()) for s in run.series.values() if len(s)]
+    highs = [int(s.steps.max()) for s in run.series.values() if len(s)]
+    if not lows:
+        raise DreamscopeError(f"run {run.path}: no metric has any data points; nothing to diagnose")
+    return min(lows), max(highs) + 1
+
+
+def _window_medians(run: Run, name: str, edges: np.ndarray) -> list[float]:
+    series = run.get(name)
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        v = series.window(int(a), int(b)).values
+        v = v[np.isfinite(v)]
+        out.append(float(np.median(v)) if len(v) else float("nan"))
+    return out
+
+
+def _impossible_finding(run: Run, scale: EntropyScale, edges: np.ndarray, explanation,
+                        th: Thresholds) -> tuple[Finding | None, list[bool]]:
+    """Windows whose logged entropy exceeds d·ln2 (what any action distribution on [-1, 1]^d can have)."""
+    if scale.action_bound is None or run.get("policy/entropy") is None:
+        return None, [False] * (len(edges) - 1)
+    medians = _window_medians(run, "policy/entropy", edges)
+    limit = scale.action_bound * (1.0 + th.impossible_margin)
+    flags = [math.isfinite(m) and m > limit for m in medians]
+    if not any(flags):
+        return None, flags
+    worst = int(np.nanargmax(medians))
+    peak = medians[worst]
+    d = scale.action_dim
+    window = (int(edges[worst]), int(edges[worst + 1]))
+    message = (f"Logged policy/entropy reaches {peak:.4g} nats (median of steps {window[0]}–{window[1]}), "
+               f"above {d}·ln 2 = {scale.action_bound:.3f}, the most any distribution of actions in [-1, 1]^{d} has: "
+               "it is not the entropy of the actions the environment receives.")
+    numbers = {"logged_entropy": peak, "action_bound": scale.action_bound, "windows_above": int(sum(flags))}
+    action = run.get("policy/entropy_action")
+    if action is not None and len(action):
+        numbers["entropy_action_median"] = float(np.nanmedian(action.values))
+        message += f" The actions' own entropy (policy/entropy_action) is {numbers['entropy_action_median']:.3g}."
+    detail = {}
+    if explanation is not None:
+        detail["explanation"] = explanation.summary
+        detail["fingerprint"] = explanation.to_dict()
+    return Finding("IMPOSSIBLE_ENTROPY", message, numbers, window, detail), flags
+
+
+def _fingerprint(run: Run, d: int | None, dist_known: bool, edges: np.ndarray, th: Thresholds):
+    """Explanation of the highest window-median logged entropy, when it is needed and can be read.
+
+    Needed to infer an unknown distribution, or to explain a value above d·ln2.
+    """
+    from dreamscope.dists import action_entropy_bound
+
+    if d is None or run.get("policy/entropy") is None:
+        return None
+    medians = [m for m in _window_medians(run, "policy/entropy", edges) if math.isfinite(m)]
+    if not medians or (dist_known and max(medians) <= action_entropy_bound(d) * (1.0 + th.impossible_margin)):
+        return None
+    from dreamscope.fingerprint import explain_entropy
+
+    try:
+        return explain_entropy(max(medians), d)
+    except DreamscopeError:
+        return None
+
+
+def _extra_findings(windows: list[WindowVerdict]) -> list[Finding]:
+    """Cross-check findings: where the per-step gradient ratio would have told the wrong story."""
+    out = []
+    for w in windows:
+        drift, step = w.checks["bonus_drift"], w.checks["per_step_ratio"]
+        if drift.holds is True and step.holds is False and "push_pg_mean" in drift.numbers:
+            out.append(Finding(
+                "PER_STEP_RATIO_MISLEADS",
+                f"Steps {w.start}–{w.stop}: the per-step gradient ratio ({_fmt(step.numbers['ratio_median'])} < 1) "
+                "says the policy gradient is larger, yet its mean push on log σ is smaller than the bonus's: "
+                "the PG is noise that cancels across updates, the bonus points the same way every step.",
+                {"per_step_ratio": step.numbers["ratio_median"], "pg_to_ent_drift": drift.numbers["pg_to_ent"]},
+                (w.start, w.stop)))
+            break
+    return out
+
+
+def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, windows: int = 4,
+             thresholds: Thresholds = DEFAULT) -> Diagnosis:
+    """Verdict per step window and overall, with evidence, confidence, fixes and the confirming probe."""
+    if dist is not None and dist not in DISTS:
+        raise DreamscopeError(f"dist {dist!r} is not one of {', '.join(DISTS)}")
+    if isinstance(windows, bool) or not isinstance(windows, int) or windows < 1:
+        raise DreamscopeError(f"windows {windows!r} must be a positive integer")
+    if action_dim is not None and (isinstance(action_dim, bool) or not isinstance(action_dim, int) or action_dim < 1):
+        raise DreamscopeError(f"action dim {action_dim!r} must be a positive integer")
+    th = thresholds
+    first, last = _step_range(run)
+    edges = np.unique(np.linspace(first, last, windows + 1).round().astype(np.int64))
+    meta, meta_notes = _clean_meta(run.meta)
+    d = action_dim if action_dim is not None else meta.get("action_dim")
+    dist_known = (dist or meta.get("dist")) in DISTS
+    explanation = _fingerprint(run, d, dist_known, edges, th)
+    scale = entropy_scale(run, action_dim, dist, explanation, meta)
+    impossible, impossible_flags = _impossible_finding(run, scale, edges, explanation, th)
+
+    results = []
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        checks = _Checks(run, meta, scale, th, int(a), int(b), first).compute()
+        results.append(_decide(i, int(a), int(b), checks, impossible_flags[i], th))
+
+    recent = results[-max(1, math.ceil(len(results) * th.recent_frac)):]
+    # A window that decided something outvotes one that could not (e.g. steps with only episode lines).
+    decided = [w for w in recent if w.verdict in _RULES_BY_CODE] or recent
+    counts: dict[str, int] = {}
+    for w in decided:
+        counts[w.verdict] = counts.get(w.verdict, 0) + 1
+    verdict = max(counts, key=lambda code: (counts[code], max(w.index for w in decided if w.verdict == code)))
+    agreeing = [w for w in recent if w.verdict == verdict]
+    rep = agreeing[-1]
+    confidence = float(np.mean([w.confidence for w in agreeing])) * len(agreeing) / len(recent)
+
+    info = VERDICTS[verdict]
+    rule = _RULES_BY_CODE.get(verdict)
+    shown = (rule.required + tuple(n for n, _ in rule.support) + rule.context) if rule else tuple(rep.checks)
+    shown = tuple(dict.fromkeys(shown))
+    evidence = [rep.checks[n] for n in shown if rep.checks[n].holds is not None]
+    undecided = [{"check": n, "signal": rep.checks[n].signal, "why": rep.checks[n].implies}
+                 for n in shown if rep.checks[n].holds is None]
+
+    findings = ([impossible] if impossible else []) + _extra_findings(results)
+    fixes = list(info.fixes)
+    if verdict == "BONUS_DOMINATES" and _fires_no_signal(rep.checks, th) is not None:
+        fixes += [Fix(f"Then: {f.action}", f.expected_effect) for f in VERDICTS["NO_SIGNAL"].fixes[:2]]
+    if impossible and verdict != "IMPOSSIBLE_ENTROPY":
+        fixes.append(VERDICTS["IMPOSSIBLE_ENTROPY"].fixes[1])
+
+    assumptions = meta_notes + scale.assumptions
+    if d is None:
+        assumptions.append("action_dim unknown (not in meta, no --action-dim): "
+                           "the d·ln2 bound and the fingerprint were not checked")
+    if "return_limit" not in meta:
+        assumptions.append(f"return normaliser limit assumed {DEFAULT_RETURN_LIMIT:g} (DreamerV3's max(1, S))")
+    notes = [n for w in agreeing for n in w.notes]
+    summary = info.headline
+    if verdict in _RULES_BY_CODE:
+        agree = f"{len(agreeing)}/{len(recent)} recent windows agree"
+        summary = f"{info.headline} (steps {rep.start}–{rep.stop}, {agree})"
+    missing = [{"signal": n, "needed_for": WANTED[n]} for n in run.missing(list(WANTED))]
+    return Diagnosis(
+        verdict=verdict, answer=info.answer, summary=summary, confidence=confidence, evidence=evidence,
+        undecided=undecided, notes=list(dict.fromkeys(notes)),
+        fixes=fixes, intervention=info.intervention, findings=findings, missing_signals=missing, windows=results,
+        assumptions=assumptions, warnings=list(run.warnings), scale=scale,
+        return_limit=meta.get("return_limit", DEFAULT_RETURN_LIMIT), run_path=str(run.path),
+        run_format=str(run.format), thresholds=th)

@@ -1,0 +1,126 @@
+"""Every threshold the doctor uses, written down once with the reasoning behind it.
+
+All of them are dimensionless: fractions, ratios, normalised entropy
+(entropy − floor)/(ceiling − floor), p-values, or counts. Nothing in
+:mod:`dreamscope.diagnostics.doctor` compares a raw number to a literal; it asks a
+:class:`Thresholds` instance, so a caller (or a test) can move one boundary and watch the
+verdict flip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # --- entropy level, in normalised units (0 = the distribution's floor, 1 = its ceiling)
+    #: "High" entropy: the upper quarter of the range the std bounds allow. For the common
+    #: log σ ∈ (−5, 2) clamp that is mean log σ ≥ 0.25, i.e. σ ≥ 1.3 — wider than the
+    #: whole action interval, so the policy cannot be exploiting anything.
+    entropy_high_norm: float = 0.75
+    #: "At the floor": the lowest tenth of the range. For log σ ∈ (−5, 2) that is
+    #: σ ≤ 0.013 — a deterministic policy for any task with actions in [−1, 1].
+    entropy_low_norm: float = 0.10
+    #: A logged entropy counts as above the action space's bound d·ln2 only when it exceeds
+    #: it by more than this fraction, so the Monte-Carlo noise of an action-entropy
+    #: estimate sitting at the uniform's value is not called impossible.
+    impossible_margin: float = 0.01
+
+    # --- std at its bounds and saturation
+    #: ``policy/std_at_upper_frac`` (components within 5 % of the log-std range from the
+    #: bound) above one half: the typical action dimension is pinned, not just one outlier.
+    pinned_frac: float = 0.5
+    #: Without the at-bound fractions, normalised mean log σ this close to a bound (top or
+    #: bottom tenth of the log range) stands in for "pinned"; same tenth as the entropy floor.
+    pinned_logstd_norm: float = 0.9
+    #: More than half of the action components at |a| > 0.99: the policy is bang-bang.
+    #: A uniform policy has 0.5 % there and N(0, 1) clipped to [−1, 1] has 32 %, so one half
+    #: is only reached when σ (pre-tanh) is several times the action range.
+    saturation_high: float = 0.5
+
+    # --- drift: who moves log σ over a window of updates
+    #: The bonus dominates when |mean PG push on log σ| / |mean entropy push| is below this.
+    #: 1 is the crossover where the two drifts cancel; below it the net push has the
+    #: bonus's sign (up) whatever the policy gradient's sign is.
+    drift_dominance: float = 1.0
+    #: ``actor/ent_to_pg_drift_ratio`` (|EMA ∇ηH| / |EMA ∇PG|) above this: the bonus's mean
+    #: gradient is the larger one. Same crossover as above.
+    drift_ratio: float = 1.0
+    #: The comparison is *decisive* when the PG push's mean is more than this many standard
+    #: errors (batch means) away from the bonus's magnitude; inside it the verdict stands
+    #: but its confidence drops (``confidence_within_noise``). Two standard errors ≈ 95 %.
+    drift_z: float = 2.0
+    #: Number of contiguous blocks for the batch-means standard error: per-step pushes are
+    #: autocorrelated, block means of ~1/20 of a window are close to independent.
+    drift_blocks: int = 20
+
+    # --- learning signal
+    #: Normalised |advantage| (in units of max(limit, S)) below this is "≈ 0": the actions'
+    #: advantages differ by under a tenth of the return spread — or, with S under its limit,
+    #: by under 0.1 return units, a hundredth of one ±10 sparse reward.
+    adv_weak_norm: float = 0.1
+    #: S / limit below this: the return normaliser is inactive (max(limit, S) = limit), so
+    #: the raw advantages are all the signal there is. 1 is where max() switches.
+    return_scale_under: float = 1.0
+    #: Reward-head hit rate on replay steps with a non-zero reward below this: the head
+    #: misses most of the sparse events the replay holds, so imagined returns lack them.
+    head_hit_min: float = 0.5
+    #: Critic explained variance of the λ-returns at or above this: advantages keep at most
+    #: a tenth of the return variance (Var(R − v) = (1 − EV)·Var(R)).
+    critic_trivial_ev: float = 0.9
+
+    # --- trends (Mann–Kendall test, Theil–Sen slope)
+    #: Two-sided significance level of the trend test.
+    trend_alpha: float = 0.05
+    #: Series are reduced to this many block medians before the test: training logs are
+    #: autocorrelated (the test assumes independence) and the test is O(n²).
+    trend_blocks: int = 24
+    #: Smallest change over a window that counts as a trend, for entropy in normalised units
+    #: (5 % of the floor–ceiling range) ...
+    trend_min_change_entropy: float = 0.05
+    #: ... and for any other signal as a fraction of its run-wide spread ...
+    trend_min_change: float = 0.1
+    #: ... measured between these percentiles: P5–P95, the range DreamerV3 normalises returns
+    #: by, so one outlier episode does not set the scale.
+    spread_percentiles: tuple[float, float] = (5.0, 95.0)
+    #: Fewest points a window needs before a level or a trend is decided from it (at least 3,
+    #: the trend test's minimum); a median of fewer is one batch's noise.
+    min_points: int = 4
+
+    # --- transient dips (normalised entropy)
+    #: The level a dip falls from: the window's 90th percentile, i.e. where the entropy sits
+    #: most of the time when dips are brief, robust to the dips themselves.
+    dip_reference_pct: float = 90.0
+    #: A dip goes this far below that level (15 % of the range: about one unit of log σ per
+    #: dimension for the (−5, 2) clamp) ...
+    dip_depth: float = 0.15
+    #: ... and has recovered when it is back within this distance of that level.
+    dip_recover: float = 0.05
+    #: Consecutive points a dip must last, so a single bad batch is not a dip.
+    dip_min_points: int = 2
+
+    # --- combining windows and confidence
+    #: The overall verdict is the majority over this trailing fraction of the windows (ties
+    #: go to the latest): the question is about the run's present state.
+    recent_frac: float = 0.5
+    #: Confidence of a rule whose required evidence holds but none of its supporting
+    #: evidence was decidable ...
+    confidence_base: float = 0.55
+    #: ... plus this much when all of its supporting evidence agrees; each supporting check
+    #: that contradicts it subtracts half its share, a missing one adds nothing.
+    confidence_span: float = 0.4
+    #: Multiplier when the key evidence was inferred rather than measured (e.g. the drift
+    #: was not logged and dominance is read off σ pinned at the ceiling).
+    confidence_inferred: float = 0.6
+    #: Multiplier when the drift comparison holds but not by ``drift_z`` standard errors.
+    confidence_within_noise: float = 0.8
+    #: No verdict is reported with less confidence than this: zero would read as "certainly
+    #: wrong", which the doctor never knows. (The cap is confidence_base + confidence_span.)
+    confidence_floor: float = 0.05
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT = Thresholds()

@@ -1,0 +1,542 @@
+"""The doctor on synthetic runs made to fail each way, at each rule's boundary, and with signals missing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from dreamscope.diagnostics import doctor_cli
+from dreamscope.diagnostics.doctor import diagnose, trend_test
+from dreamscope.diagnostics.thresholds import DEFAULT
+from dreamscope.errors import DreamscopeError
+from dreamscope.logs.schema import Run, Series
+
+UNIT = 0.5 * math.log(2 * math.pi * math.e)
+D = 4
+LO, HI = -5.0, 2.0
+FLOOR, CEIL = D * (UNIT + LO), D * (UNIT + HI)  # -14.32, 13.676: the seed's pre-tanh ceiling
+STEPS = np.arange(0, 6000, 10)  # 600 updates, 150 per window
+EP_STEPS = np.arange(0, 6000, 100)  # 60 episodes, 15 per window
+K = np.arange(len(STEPS))
+META = {"action_dim": D, "dist": "tanh_normal", "eta": 3e-3, "logstd_min": LO, "logstd_max": HI}
+#: Flat by construction (an oscillation, no trend), so no seed can make it "rise".
+FLAT_SCORE = -5.0 + 3.0 * np.sin(np.arange(len(EP_STEPS)) * 2.4)
+RISING_SCORE = -8.0 + 16.0 * EP_STEPS / 6000 + np.sin(np.arange(len(EP_STEPS)) * 2.4)
+
+
+def ent(norm):
+    """Entropy at a normalised level (0 = floor, 1 = ceiling) of the 4-D log σ ∈ (−5, 2) policy."""
+    return FLOOR + np.asarray(norm, dtype=float) * (CEIL - FLOOR)
+
+
+def std_at(norm):
+    return np.exp(LO + np.asarray(norm, dtype=float) * (HI - LO))
+
+
+def build(signals: dict, meta: dict | None = None, warnings=()) -> Run:
+    series = {}
+    for name, values in signals.items():
+        steps = EP_STEPS if name.startswith("episode/") else STEPS
+        series[name] = Series(steps, np.broadcast_to(np.asarray(values, dtype=float), steps.shape).copy())
+    return Run("synthetic.jsonl", "synthetic", series, {n: n for n in series}, dict(META if meta is None else meta),
+               list(warnings))
+
+
+def noise(seed: int, scale: float):
+    return np.random.default_rng(seed).normal(0.0, scale, len(STEPS))
+
+
+def bonus_signals() -> dict:
+    """The seed: entropy flat at the 4-D pre-tanh ceiling, σ at the clamp, 70 % saturated, adv ≈ 0.06,
+    the bonus's push −η every step and the PG's mostly noise around ≈ 0."""
+    return {
+        "policy/entropy": ent(1.0) - np.abs(noise(1, 0.01)),
+        "policy/std_mean": std_at(0.995),
+        "policy/std_at_upper_frac": 0.95,
+        "policy/std_at_lower_frac": 0.0,
+        "policy/saturation_frac": 0.7 + noise(2, 0.01),
+        "actor/logstd_push_ent": -3e-3,
+        "actor/logstd_push_pg": 2e-4 + noise(3, 2e-3),
+        "actor/ent_to_pg_drift_ratio": 3.0,
+        "actor/ent_to_pg_ratio": 0.5,
+        "actor/grad_cos": 0.95 * np.sin(K * 0.7),
+        "adv/abs_mean": 0.06,
+        "adv_norm/abs_mean": 0.06,
+        "return/scale": 0.3,
+        "reward/head_hit_rate": 0.2,
+        "reward/replay_nonzero_frac": 0.003,
+        "value/explained_var": 0.95,
+        "episode/score": FLAT_SCORE,
+    }
+
+
+def no_signal_signals() -> dict:
+    """Same advantages, return scale and reward head, but σ mid-range and flat, actions not saturated."""
+    s = bonus_signals()
+    s.update({"policy/entropy": ent(0.6), "policy/std_mean": std_at(0.6), "policy/std_at_upper_frac": 0.05,
+              "policy/saturation_frac": 0.1, "actor/logstd_push_pg": noise(3, 1e-3)})
+    return s
+
+
+def exploring_signals() -> dict:
+    return {
+        "policy/entropy": ent(0.85), "policy/std_mean": std_at(0.85), "policy/std_at_upper_frac": 0.2,
+        "policy/std_at_lower_frac": 0.0, "policy/saturation_frac": 0.3,
+        "actor/logstd_push_ent": -3e-3, "actor/logstd_push_pg": 1e-2 + noise(4, 2e-3),
+        "actor/ent_to_pg_drift_ratio": 0.3,
+        "adv/abs_mean": np.linspace(0.3, 3.0, len(STEPS)), "adv_norm/abs_mean": np.linspace(0.1, 0.5, len(STEPS)),
+        "return/scale": np.linspace(1.5, 6.0, len(STEPS)), "reward/head_hit_rate": 0.7,
+        "reward/replay_nonzero_frac": 0.01, "value/explained_var": 0.5, "episode/score": RISING_SCORE,
+    }
+
+
+def healthy_signals() -> dict:
+    s = exploring_signals()
+    falling = np.linspace(0.7, 0.3, len(STEPS))
+    s.update({"policy/entropy": ent(falling), "policy/std_mean": std_at(falling), "policy/std_at_upper_frac": 0.0,
+              "policy/saturation_frac": 0.05})
+    return s
+
+
+def collapse_signals() -> dict:
+    return {
+        "policy/entropy": ent(0.05), "policy/std_mean": std_at(0.05), "policy/std_at_upper_frac": 0.0,
+        "policy/std_at_lower_frac": 0.8, "policy/saturation_frac": 0.0,
+        "actor/logstd_push_ent": -3e-3, "actor/logstd_push_pg": 4e-3 + noise(5, 1e-3),
+        "adv/abs_mean": 0.2, "adv_norm/abs_mean": 0.2, "return/scale": 2.0, "reward/head_hit_rate": 0.6,
+        "reward/replay_nonzero_frac": 0.01, "value/explained_var": 0.5, "episode/score": FLAT_SCORE,
+    }
+
+
+def dips_signals(depth: float = 0.3) -> dict:
+    """Entropy at 0.9 of its range that drops by ``depth`` for 10 updates in every window, then recovers."""
+    level = np.full(len(STEPS), 0.9)
+    for w in range(4):
+        level[w * 150 + 50: w * 150 + 60] = 0.9 - depth
+    return {
+        "policy/entropy": ent(level), "policy/std_at_upper_frac": 0.3, "policy/saturation_frac": 0.2,
+        "actor/logstd_push_ent": -3e-3, "actor/logstd_push_pg": 5e-3 + noise(6, 1e-3),
+        "adv/abs_mean": 0.2, "adv_norm/abs_mean": 0.2, "return/scale": 2.0, "reward/head_hit_rate": 0.3,
+        "reward/replay_nonzero_frac": 0.01, "value/explained_var": 0.6, "episode/score": FLAT_SCORE,
+    }
+
+
+def without(signals: dict, *names: str) -> dict:
+    return {k: v for k, v in signals.items() if k not in names}
+
+
+def with_(signals: dict, **changes) -> dict:
+    """Copy with ``policy__entropy=...``-style keyword names for canonical metrics."""
+    out = dict(signals)
+    out.update({k.replace("__", "/"): v for k, v in changes.items()})
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Trend test against hand-computed values
+# --------------------------------------------------------------------------------------
+
+
+def test_trend_test_matches_hand_computation():
+    # pairs: 9 concordant, 1 discordant -> S = 8; Var = 5·4·15/18 = 50/3; z = (8 − 1)/sqrt(50/3)
+    t = trend_test([0, 1, 2, 3, 4], [1, 2, 3, 5, 4])
+    assert t.s == 8
+    assert t.z == pytest.approx(7 / math.sqrt(50 / 3))
+    assert t.p == pytest.approx(0.08641, abs=1e-4)
+    # pairwise slopes sorted: -1, .5, .667, .75, 1, 1, 1, 1.333, 1.5, 2 -> median 1
+    assert t.slope == pytest.approx(1.0)
+
+
+def test_trend_test_tie_correction_and_order():
+    # y = [1, 1, 2, 2]: S = 4; Var = (4·3·13 − 2·(2·1·9))/18 = 120/18
+    t = trend_test([3, 2, 1, 0], [2, 2, 1, 1])  # given in reverse time order: sorted by x first
+    assert t.s == 4
+    assert t.z == pytest.approx(3 / math.sqrt(120 / 18))
+    assert trend_test([0, 1, 2], [5, 5, 5]).p == 1.0
+    with pytest.raises(ValueError):
+        trend_test([0, 1], [1, 2])
+
+
+# --------------------------------------------------------------------------------------
+# One synthetic run per verdict
+# --------------------------------------------------------------------------------------
+
+
+def test_seed_case_is_bonus_dominates_with_impossible_entropy_finding():
+    dx = diagnose(build(bonus_signals()))
+    assert dx.verdict == "BONUS_DOMINATES" and dx.answer == "cause"
+    assert [w.verdict for w in dx.windows] == ["BONUS_DOMINATES"] * 4
+    finding = next(f for f in dx.findings if f.code == "IMPOSSIBLE_ENTROPY")
+    assert finding.numbers["action_bound"] == pytest.approx(D * math.log(2))
+    assert finding.numbers["logged_entropy"] > 13.6
+    assert "upper clamp 2" in finding.detail["explanation"]
+    drift = next(e for e in dx.evidence if e.check == "bonus_drift")
+    assert drift.holds and drift.numbers["pg_to_ent"] < 1 and drift.window == (dx.windows[-1].start, dx.windows[-1].stop)
+    assert drift.numbers["push_ent_mean"] == pytest.approx(-3e-3)
+    # per-step ratio 0.5 < 1 would have said "PG dominates": the doctor says why it does not decide
+    assert any(f.code == "PER_STEP_RATIO_MISLEADS" for f in dx.findings)
+    assert "η = 0" in dx.intervention
+    assert dx.fixes[0].expected_effect and "η" in dx.fixes[0].action
+    assert dx.confidence > 0.8
+
+
+def test_seed_case_without_pinned_sigma_is_no_signal():
+    dx = diagnose(build(no_signal_signals()))
+    assert dx.verdict == "NO_SIGNAL" and dx.answer == "symptom"
+    shown = {e.check: e for e in dx.evidence}
+    assert shown["adv_weak"].holds and shown["return_scale_under"].holds and shown["head_misses"].holds
+    assert shown["sigma_at_ceiling"].holds is False
+
+
+def test_official_dreamer_no_signal_carries_impossible_entropy_finding():
+    """BoundedNormal σ ∈ [0.1, 1] at σ = 0.6: its Gaussian entropy 3.63 > 4·ln2 is a finding, not the verdict."""
+    signals = with_(no_signal_signals(), policy__entropy=D * (UNIT + math.log(0.6)), policy__std_mean=0.6)
+    dx = diagnose(build(signals, meta={"action_dim": D, "dist": "bounded_normal", "std_min": 0.1, "std_max": 1.0}))
+    assert dx.verdict == "NO_SIGNAL"
+    assert [f.code for f in dx.findings][0] == "IMPOSSIBLE_ENTROPY"
+
+
+def test_exploring():
+    dx = diagnose(build(exploring_signals()))
+    assert dx.verdict == "EXPLORING" and dx.answer == "expected"
+
+
+def test_healthy():
+    dx = diagnose(build(healthy_signals()))
+    assert dx.verdict == "HEALTHY" and dx.answer == "healthy"
+
+
+def test_collapse():
+    dx = diagnose(build(collapse_signals()))
+    assert dx.verdict == "COLLAPSE" and dx.answer == "cause"
+
+
+def test_transient_dips():
+    dx = diagnose(build(dips_signals()))
+    assert dx.verdict == "TRANSIENT_DIPS" and dx.answer == "symptom"
+    dips = next(e for e in dx.evidence if e.check == "dips")
+    assert dips.numbers["dips"] == 1 and dips.numbers["deepest"] == pytest.approx(0.3)
+
+
+def test_entropy_at_the_floor_after_returns_rose_is_convergence_not_collapse():
+    half = len(STEPS) // 2
+    level = np.concatenate([np.linspace(0.7, 0.05, half), np.full(len(STEPS) - half, 0.05)])
+    score = np.where(EP_STEPS < 3000, -8.0 + 16.0 * EP_STEPS / 3000, 8.0) + np.sin(np.arange(len(EP_STEPS)) * 2.4)
+    dx = diagnose(build(with_(healthy_signals(), policy__entropy=ent(level), policy__std_mean=std_at(level),
+                              episode__score=score)))
+    assert [w.verdict for w in dx.windows[2:]] == ["HEALTHY", "HEALTHY"]
+    assert any("converged" in n for n in dx.notes)
+    # the same floor with returns that never rose is a collapse
+    flat = diagnose(build(with_(healthy_signals(), policy__entropy=ent(level), policy__std_mean=std_at(level),
+                                episode__score=FLAT_SCORE)))
+    assert [w.verdict for w in flat.windows[2:]] == ["COLLAPSE", "COLLAPSE"]
+
+
+def test_entropy_climbing_from_its_start_is_not_a_dip():
+    level = np.full(len(STEPS), 0.9)
+    level[:40] = np.linspace(0.5, 0.9, 40)  # σ walked up by the bonus at the start of window 0
+    dx = diagnose(build(with_(dips_signals(), policy__entropy=ent(level))))
+    assert dx.windows[0].checks["dips"].holds is False
+
+
+def test_impossible_entropy_is_the_verdict_only_when_nothing_else_decides():
+    dx = diagnose(build({"policy/entropy": ent(1.0)}))
+    assert dx.verdict == "IMPOSSIBLE_ENTROPY" and dx.answer == "undecided"
+    assert dx.findings[0].code == "IMPOSSIBLE_ENTROPY"
+    undecided = {u["check"] for u in dx.undecided}
+    assert {"bonus_drift", "saturated", "adv_weak"} <= undecided
+    assert dx.confidence < 0.5
+
+
+def test_windows_follow_the_run_and_recent_windows_decide():
+    healthy, bonus = healthy_signals(), bonus_signals()
+    first = STEPS < 3000
+    first_ep = EP_STEPS < 3000
+    mixed = {}
+    for name in set(healthy) & set(bonus):
+        a = np.broadcast_to(np.asarray(healthy[name], float), (first_ep if name.startswith("episode/") else first).shape)
+        b = np.broadcast_to(np.asarray(bonus[name], float), a.shape)
+        mixed[name] = np.where(first_ep if name.startswith("episode/") else first, a, b)
+    dx = diagnose(build(mixed))
+    assert [w.verdict for w in dx.windows] == ["HEALTHY", "HEALTHY", "BONUS_DOMINATES", "BONUS_DOMINATES"]
+    assert dx.verdict == "BONUS_DOMINATES"
+    assert [w.index for w in diagnose(build(mixed), windows=3).windows] == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------------------
+# Boundaries: just above / below each threshold flips the verdict as documented
+# --------------------------------------------------------------------------------------
+
+TH = DEFAULT
+
+
+def _push(ratio: float) -> float:
+    """A constant PG push whose size is ``ratio`` × the bonus's (pointing down, against it)."""
+    return ratio * 3e-3
+
+
+BOUNDARIES = [
+    # (name, signals when the rule fires, signals when it does not, verdict when it fires, otherwise)
+    ("drift_dominance",
+     with_(bonus_signals(), actor__logstd_push_pg=_push(TH.drift_dominance - 0.05)),
+     with_(bonus_signals(), actor__logstd_push_pg=_push(TH.drift_dominance + 0.05)),
+     "BONUS_DOMINATES", "NO_SIGNAL"),
+    ("pinned_frac",
+     with_(bonus_signals(), policy__std_at_upper_frac=TH.pinned_frac + 0.01),
+     with_(bonus_signals(), policy__std_at_upper_frac=TH.pinned_frac - 0.01),
+     "BONUS_DOMINATES", "NO_SIGNAL"),
+    ("saturation_high (drift not logged)",
+     with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent", "actor/ent_to_pg_drift_ratio"),
+           policy__saturation_frac=TH.saturation_high + 0.01),
+     with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent", "actor/ent_to_pg_drift_ratio"),
+           policy__saturation_frac=TH.saturation_high - 0.01),
+     "BONUS_DOMINATES", "NO_SIGNAL"),
+    ("drift_ratio (pushes not logged)",
+     with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent"),
+           actor__ent_to_pg_drift_ratio=TH.drift_ratio * 1.05),
+     with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent"),
+           actor__ent_to_pg_drift_ratio=TH.drift_ratio * 0.95),
+     "BONUS_DOMINATES", "NO_SIGNAL"),
+    ("adv_weak_norm",
+     with_(no_signal_signals(), adv_norm__abs_mean=TH.adv_weak_norm - 0.005),
+     with_(no_signal_signals(), adv_norm__abs_mean=TH.adv_weak_norm + 0.005),
+     "NO_SIGNAL", "UNDECIDED"),
+    ("return_scale_under",
+     with_(no_signal_signals(), reward__head_hit_rate=0.9, value__explained_var=0.5, return__scale=0.99),
+     with_(no_signal_signals(), reward__head_hit_rate=0.9, value__explained_var=0.5, return__scale=1.01),
+     "NO_SIGNAL", "UNDECIDED"),
+    ("head_hit_min",
+     with_(no_signal_signals(), return__scale=2.0, value__explained_var=0.5, reward__head_hit_rate=TH.head_hit_min - 0.01),
+     with_(no_signal_signals(), return__scale=2.0, value__explained_var=0.5, reward__head_hit_rate=TH.head_hit_min + 0.01),
+     "NO_SIGNAL", "UNDECIDED"),
+    ("critic_trivial_ev",
+     with_(no_signal_signals(), return__scale=2.0, reward__head_hit_rate=0.9, value__explained_var=TH.critic_trivial_ev + 0.01),
+     with_(no_signal_signals(), return__scale=2.0, reward__head_hit_rate=0.9, value__explained_var=TH.critic_trivial_ev - 0.01),
+     "NO_SIGNAL", "UNDECIDED"),
+    ("entropy_high_norm",
+     with_(exploring_signals(), policy__entropy=ent(TH.entropy_high_norm + 0.01)),
+     with_(exploring_signals(), policy__entropy=ent(TH.entropy_high_norm - 0.01)),
+     "EXPLORING", "HEALTHY"),
+    ("entropy_low_norm",
+     with_(without(collapse_signals(), "policy/std_at_lower_frac", "policy/std_mean"),
+           policy__entropy=ent(TH.entropy_low_norm - 0.01)),
+     with_(without(collapse_signals(), "policy/std_at_lower_frac", "policy/std_mean"),
+           policy__entropy=ent(TH.entropy_low_norm + 0.01)),
+     "COLLAPSE", "UNDECIDED"),
+    ("dip_depth", dips_signals(TH.dip_depth + 0.01), dips_signals(TH.dip_depth - 0.01), "TRANSIENT_DIPS",
+     "IMPOSSIBLE_ENTROPY"),  # 0.9 of the range is 10.9 nats > 4·ln2: only the finding is left
+]
+
+
+@pytest.mark.parametrize("name, fires, not_fires, verdict, otherwise", BOUNDARIES, ids=[b[0] for b in BOUNDARIES])
+def test_threshold_boundary_flips_the_verdict(name, fires, not_fires, verdict, otherwise):
+    assert diagnose(build(fires)).verdict == verdict
+    assert diagnose(build(not_fires)).verdict == otherwise
+
+
+def test_pushes_decide_over_a_disagreeing_drift_ratio():
+    dx = diagnose(build(with_(bonus_signals(), actor__logstd_push_pg=_push(1.05))))  # drift ratio 3 says "bonus"
+    drift = next(e for e in dx.evidence if e.check == "bonus_drift")
+    assert drift.holds is False and "disagrees" in drift.implies and not drift.decisive
+
+
+def test_noisy_pg_push_holds_but_is_not_decisive():
+    wiggle = noise(7, 2e-2).reshape(4, -1)
+    wiggle -= wiggle.mean(axis=1, keepdims=True)  # each window's mean is exactly 1e-3 < η; SE ≈ 1.6e-3
+    noisy = with_(bonus_signals(), actor__logstd_push_pg=1e-3 + wiggle.ravel())
+    dx = diagnose(build(noisy))
+    drift = next(e for e in dx.evidence if e.check == "bonus_drift")
+    assert drift.holds and not drift.decisive
+    assert dx.verdict == "BONUS_DOMINATES"
+    assert dx.confidence < diagnose(build(bonus_signals())).confidence
+
+
+def test_impossible_margin_boundary():
+    bound = D * math.log(2)
+    above = diagnose(build({"policy/entropy": bound * (1 + TH.impossible_margin + 0.005)}))
+    below = diagnose(build({"policy/entropy": bound * (1 + TH.impossible_margin - 0.005)}))
+    assert [f.code for f in above.findings] == ["IMPOSSIBLE_ENTROPY"]
+    assert below.findings == [] and below.verdict == "UNDECIDED"
+
+
+def test_thresholds_are_the_only_knobs():
+    signals = with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent", "actor/ent_to_pg_drift_ratio"))
+    assert diagnose(build(signals)).verdict == "BONUS_DOMINATES"  # saturation 0.7 ≥ 0.5
+    strict = replace(DEFAULT, saturation_high=0.8)
+    assert diagnose(build(signals), thresholds=strict).verdict == "NO_SIGNAL"
+
+
+# --------------------------------------------------------------------------------------
+# Missing signals: listed, lower confidence, never a silent flip
+# --------------------------------------------------------------------------------------
+
+
+def test_missing_drift_is_listed_and_lowers_confidence_not_the_verdict():
+    full = diagnose(build(bonus_signals()))
+    blind = diagnose(build(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent",
+                                   "actor/ent_to_pg_drift_ratio")))
+    assert blind.verdict == full.verdict == "BONUS_DOMINATES"
+    assert blind.confidence < full.confidence
+    missing = {m["signal"] for m in blind.missing_signals}
+    assert {"actor/logstd_push_pg", "actor/logstd_push_ent", "actor/ent_to_pg_drift_ratio"} <= missing
+    assert any(u["check"] == "bonus_drift" and "not logged" in u["why"] for u in blind.undecided)
+    assert any("drift not logged" in n for n in blind.notes)
+
+
+def test_missing_score_lowers_confidence_and_is_named():
+    full = diagnose(build(no_signal_signals()))
+    blind = diagnose(build(without(no_signal_signals(), "episode/score")))
+    assert blind.verdict == full.verdict == "NO_SIGNAL"
+    assert blind.confidence < full.confidence
+    assert any(u["check"] == "score_rising" and "episode/score" in u["why"] for u in blind.undecided)
+
+
+def test_unknown_dist_is_read_off_the_fingerprint_and_stated():
+    meta = {"action_dim": D}
+    dx = diagnose(build(bonus_signals(), meta=meta))
+    assert dx.verdict == "BONUS_DOMINATES"
+    assert dx.scale.dist == "tanh_normal" and dx.scale.ceiling == pytest.approx(CEIL)
+    assert any("fingerprint" in a and "--dist" in a for a in dx.assumptions)
+    # overrides win over meta
+    assert diagnose(build(bonus_signals(), meta=meta), dist="bounded_normal").scale.ceiling == pytest.approx(D * UNIT)
+
+
+def test_no_action_dim_still_diagnoses_and_says_what_it_could_not_check():
+    meta = {"dist": "tanh_normal", "logstd_min": LO, "logstd_max": HI}
+    dx = diagnose(build(bonus_signals(), meta=meta))
+    assert all(f.code != "IMPOSSIBLE_ENTROPY" for f in dx.findings)
+    assert any("action_dim unknown" in a for a in dx.assumptions)
+    assert dx.verdict == "BONUS_DOMINATES"  # σ and drift signals do not need d
+    assert diagnose(build(bonus_signals(), meta=meta), action_dim=D).findings[0].code == "IMPOSSIBLE_ENTROPY"
+
+
+def test_logged_floor_and_ceiling_are_used():
+    signals = with_(bonus_signals(), policy__entropy_max=CEIL, policy__entropy_min_ref=FLOOR)
+    dx = diagnose(build(signals, meta={"action_dim": D, "dist": "tanh_normal"}))
+    assert dx.scale.source.startswith("logged")
+    assert dx.scale.logstd_hi == pytest.approx(HI)
+    assert not any("log σ bounds" in a for a in dx.assumptions)
+
+
+def test_bad_input_errors():
+    with pytest.raises(DreamscopeError, match="no metric"):
+        diagnose(Run("empty.jsonl", "synthetic"))
+    with pytest.raises(DreamscopeError, match="windows"):
+        diagnose(build(bonus_signals()), windows=0)
+    with pytest.raises(DreamscopeError, match="dist"):
+        diagnose(build(bonus_signals()), dist="gaussian")
+
+
+def test_degenerate_run_gives_strict_json():
+    signals = {"policy/entropy": ent(1.0), "adv/abs_mean": np.nan, "policy/saturation_frac": 0.7,
+               "episode/score": np.zeros(len(EP_STEPS))}
+    dx = diagnose(build(signals, meta={"action_dim": D}), windows=7)
+    json.dumps(dx.to_dict(), allow_nan=False)
+    assert len(dx.windows) == 7
+
+
+def test_unusable_meta_values_are_dropped_and_said():
+    meta = {**META, "action_dim": "four", "eta": float("nan"), "logstd_max": None, "std_max": -1}
+    dx = diagnose(build(bonus_signals(), meta=meta), action_dim=D)
+    assert dx.verdict == "BONUS_DOMINATES"
+    assert sum("ignored" in a for a in dx.assumptions) == 3  # action_dim, eta, std_max; None means "not given"
+    assert dx.scale.logstd_hi == pytest.approx(HI)  # the tanh_normal default, stated as an assumption
+    assert any("log σ bounds not in the run's meta" in a for a in dx.assumptions)
+
+
+def test_nan_values_are_ignored():
+    signals = bonus_signals()
+    sat = np.asarray(signals["policy/saturation_frac"], dtype=float).copy()
+    sat[::3] = np.nan
+    assert diagnose(build(with_(signals, policy__saturation_frac=sat))).verdict == "BONUS_DOMINATES"
+
+
+# --------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    doctor_cli.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_cli_json_keys(monkeypatch, capsys):
+    monkeypatch.setattr(doctor_cli, "load_run", lambda path, fmt, mapping: build(bonus_signals()))
+    assert doctor_cli.run(_args("run.jsonl", "--json", "--windows", "3")) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("verdict", "answer", "evidence", "fixes", "missing_signals", "windows", "findings", "confidence",
+                "assumptions", "intervention", "undecided", "summary"):
+        assert key in out, key
+    assert out["verdict"] == "BONUS_DOMINATES" and len(out["windows"]) == 3
+    assert {"signal", "numbers", "window", "implies", "holds"} <= set(out["evidence"][0])
+    assert {"rank", "action", "expected_effect"} <= set(out["fixes"][0])
+
+
+def test_cli_passes_overrides_and_map(monkeypatch, capsys):
+    seen = {}
+
+    def fake_load(path, fmt, mapping):
+        seen.update(path=path, fmt=fmt, mapping=mapping)
+        return build(bonus_signals(), meta={})
+
+    monkeypatch.setattr(doctor_cli, "load_run", fake_load)
+    doctor_cli.run(_args("r", "--format", "natural", "--map", "entropy_mean=policy/entropy", "--action-dim", "4",
+                         "--dist", "tanh_normal", "--json"))
+    out = json.loads(capsys.readouterr().out)
+    assert seen == {"path": "r", "fmt": "natural", "mapping": {"entropy_mean": "policy/entropy"}}
+    assert out["entropy_scale"]["action_dim"] == 4 and out["entropy_scale"]["dist"] == "tanh_normal"
+
+
+def test_cli_reads_a_real_run_directory(tmp_path, capsys):
+    """End to end through the log reader: a dreamscope run directory (metrics.jsonl + meta.json)."""
+    signals = bonus_signals()
+    rows = {int(s): {"step": int(s)} for s in STEPS}
+    for name, values in signals.items():
+        steps = EP_STEPS if name.startswith("episode/") else STEPS
+        for step, value in zip(steps, np.broadcast_to(np.asarray(values, dtype=float), steps.shape)):
+            rows[int(step)][name] = float(value)
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(rows[s]) + "\n" for s in sorted(rows)))
+    (tmp_path / "meta.json").write_text(json.dumps(META))
+    report = tmp_path / "report.html"
+    assert doctor_cli.run(_args(str(tmp_path), "--json", "--html", str(report))) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "BONUS_DOMINATES" and out["run"]["format"] == "dreamscope"
+    assert out["findings"][0]["code"] == "IMPOSSIBLE_ENTROPY"
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    with pytest.raises(DreamscopeError, match="no such file"):
+        doctor_cli.run(_args(str(tmp_path / "missing")))
+    with pytest.raises(DreamscopeError, match="--format"):
+        doctor_cli.run(_args(str(tmp_path), "--format", "nope"))
+
+
+@pytest.mark.parametrize("argv, option", [
+    (("r", "--map", "entropy_mean"), "--map"),
+    (("r", "--map", "a=not/canonical"), "--map"),
+    (("r", "--windows", "0"), "--windows"),
+    (("r", "--action-dim", "four"), "--action-dim"),
+    (("r", "--dist", "gaussian"), "--dist"),
+    (("r", "--html", "/nonexistent-dir/report.html"), "/nonexistent-dir"),
+])
+def test_cli_bad_options_name_the_option(monkeypatch, argv, option):
+    monkeypatch.setattr(doctor_cli, "load_run", lambda *a: pytest.fail("should fail before reading"))
+    with pytest.raises(DreamscopeError, match=option.replace("-", r"\-")):
+        doctor_cli.run(_args(*argv))
+
+
+def test_terminal_summary_fits_a_screen_and_prints_log_strings_literally():
+    from rich.console import Console
+
+    run = build(bonus_signals(), warnings=["[bold]key entropy_mean renamed[/bold]"])
+    console = Console(record=True, width=120, force_terminal=False)
+    doctor_cli.render(diagnose(run), console=console)
+    text = console.export_text()
+    assert "BONUS_DOMINATES" in text and "Confirm:" in text and "Fixes, best first" in text
+    assert "[bold]key entropy_mean renamed[/bold]" in text
+    assert len(text.splitlines()) <= 60
