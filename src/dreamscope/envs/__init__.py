@@ -1,0 +1,18 @@
+"""Environments. Importing this package stays cheap: MuJoCo loads only when an env is made."""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+AIRHOCKEY_ID = "dreamscope/AirHockey-v0"
+
+
+def register_envs() -> None:
+    """Register dreamscope's Gymnasium ids; calling it again is a no-op.
+
+    The env counts its own steps (the time left is part of the observation) and truncates at
+    ``max_steps`` (250), so no ``max_episode_steps`` is registered: a TimeLimit wrapper would
+    only duplicate that. Pass ``max_steps=`` to ``gym.make`` to change it.
+    """
+    if AIRHOCKEY_ID not in registry:
+        register(id=AIRHOCKEY_ID, entry_point="dreamscope.envs.airhockey:AirHockeyEnv")
