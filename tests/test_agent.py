@@ -43,7 +43,7 @@ def test_update_is_finite_and_measures_every_signal(dist, grad):
     agent = Agent(tiny_config(actor__dist=dist, actor__grad=grad), obs_dim=5, action_dim=2)
     before = {n: p.detach().clone() for n, p in agent.named_parameters()}
     metrics = agent.train_step(random_batch(), measure=True)
-    assert all(math.isfinite(v) for k, v in metrics.items() if k != "actor/ent_to_pg_ratio"), metrics
+    assert all(math.isfinite(v) for v in metrics.values()), metrics
     for key in ("policy/entropy", "policy/entropy_action", "policy/saturation_frac", "actor/logstd_push_ent",
                 "actor/ent_to_pg_drift_ratio", "return/scale", "adv_norm/abs_mean", "value/explained_var",
                 "reward/head_hit_rate", "reward/replay_nonzero_frac"):

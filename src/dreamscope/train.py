@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -95,6 +96,10 @@ class Trainer:
             raise DreamscopeError(f"{self.logdir} already holds a run; use --resume {self.logdir} to continue it, "
                                   "--overwrite to replace it, or another --logdir")
         self.logdir.mkdir(parents=True, exist_ok=True)
+        if overwrite and not resume:  # the user asked to replace the run: clear what it wrote
+            for name in (METRICS, CHECKPOINT, REPLAY):
+                (self.logdir / name).unlink(missing_ok=True)
+            shutil.rmtree(self.logdir / "tb", ignore_errors=True)
         if r.threads:
             torch.set_num_threads(r.threads)
         torch.manual_seed(r.seed)

@@ -11,6 +11,10 @@ import torch
 from dreamscope.dists import SATURATION_THRESHOLD, BoundedNormal, TanhNormal
 
 
+#: Largest ratio reported; beyond it the denominator is zero for practical purposes.
+RATIO_CAP = 1e6
+
+
 def _f(x: torch.Tensor | float) -> float:
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
 
@@ -68,6 +72,11 @@ class GradientSignals:
             self.ema_ent.lerp_(g_ent, self.drift_rate)
         pg_norm, ent_norm = g_pg.norm(), g_ent.norm()
         tiny = 1e-30
+
+        def ratio(num: torch.Tensor, den: torch.Tensor) -> float:
+            # Capped: a ratio >= RATIO_CAP already says "the policy gradient is absent".
+            return min(_f(num / den.clamp_min(tiny)), RATIO_CAP)
+
         # d loss / d log σ = σ · d loss / d σ; the losses are batch means, so multiply by the
         # number of samples to get the per-sample derivative, then average over samples and dims.
         rows = std.numel() // std.shape[-1]
@@ -79,11 +88,11 @@ class GradientSignals:
         return {
             "actor/pg_grad_norm": _f(pg_norm),
             "actor/ent_grad_norm": _f(ent_norm),
-            "actor/ent_to_pg_ratio": _f(ent_norm / pg_norm.clamp_min(tiny)),
+            "actor/ent_to_pg_ratio": ratio(ent_norm, pg_norm),
             "actor/grad_cos": _f(torch.dot(g_pg, g_ent) / (pg_norm * ent_norm).clamp_min(tiny)),
             "actor/logstd_push_pg": push(pg[-1]),
             "actor/logstd_push_ent": push(ent[-1]),
-            "actor/ent_to_pg_drift_ratio": _f(self.ema_ent.norm() / self.ema_pg.norm().clamp_min(tiny)),
+            "actor/ent_to_pg_drift_ratio": ratio(self.ema_ent.norm(), self.ema_pg.norm()),
         }
 
 
