@@ -95,6 +95,17 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
                  f"answer <b>{_e(d.answer)}</b> · confidence {d.confidence:.2f}</p>")
     parts.append(f"<p class='answer'>{_e(d.summary)}</p>")
 
+    parts.append("<h2>Verdict per step window</h2>")
+    parts.append(_figure("plot-timeline", "Verdict timeline (windows coloured by verdict)", render_timeline(d)))
+    parts.append(_table(("window", "steps", "verdict", "answer", "confidence", "notes"), (
+        (str(w.index), f"{w.start}–{w.stop}", _badge(w.verdict), _e(w.answer), f"{w.confidence:.2f}",
+         _e("; ".join(w.notes))) for w in d.windows)))
+
+    # Pictures first: people look before they read.
+    parts.append("<h2>Signals</h2>")
+    for spec in PLOTS:
+        parts.append(_figure(spec.id, spec.title, render_plot(spec, run, d), spec.signals))
+
     parts.append("<h2>Findings</h2>")
     if d.findings:
         for f in d.findings:
@@ -105,35 +116,25 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
         parts.append("<p class='muted'>None.</p>")
 
     parts.append("<h2>Evidence</h2>" + _evidence_table(d.evidence))
-    undecided = [f"{u['check']}: {u['why']}" for u in d.undecided] + d.notes
-    parts.append("<h2>Could not decide</h2>" + _list(undecided, "Everything the verdict needed was decidable."))
     parts.append("<h2>Fixes, best first</h2><ol>" + "".join(
         f"<li>{_e(f.action)} — <i>expected:</i> {_e(f.expected_effect)}</li>" for f in d.fixes) + "</ol>")
     parts.append(f"<h2>Confirm by intervention</h2><p>{_e(d.intervention)}</p>")
+    for title, text in extra_sections or ():
+        parts.append(f"<h2>{_e(title)}</h2><pre>{_e(text)}</pre>")
+
+    undecided = [f"{u['check']}: {u['why']}" for u in d.undecided] + d.notes
+    parts.append("<h2>Could not decide</h2>" + _list(undecided, "Everything the verdict needed was decidable."))
     parts.append("<h2>Missing signals</h2>" + _list(
         [f"{m['signal']} — {m['needed_for']}" for m in d.missing_signals], "None."))
     parts.append("<h2>Assumptions</h2>" + _list(d.assumptions, "None."))
     parts.append("<h2>Reader warnings</h2>" + _list(d.warnings, "None."))
     meta = ", ".join(f"{k} = {v}" for k, v in run.meta.items())
     parts.append(f"<p class='muted'>Run meta: {_e(meta) if meta else 'none'}</p>")
-    parts.append("<h2>Signals read</h2>" + _table(("signal", "read from", "points"), (
-        (_e(name), _e(run.sources.get(name, "")), str(len(series))) for name, series in sorted(run.series.items()))))
-
-    parts.append("<h2>Verdict per step window</h2>")
-    parts.append(_figure("plot-timeline", "Verdict timeline (windows coloured by verdict)", render_timeline(d)))
-    parts.append(_table(("window", "steps", "verdict", "answer", "confidence", "notes"), (
-        (str(w.index), f"{w.start}–{w.stop}", _badge(w.verdict), _e(w.answer), f"{w.confidence:.2f}",
-         _e("; ".join(w.notes))) for w in d.windows)))
-
-    parts.append("<h2>Signals</h2>")
-    for spec in PLOTS:
-        parts.append(_figure(spec.id, spec.title, render_plot(spec, run, d), spec.signals))
-
-    for title, text in extra_sections or ():
-        parts.append(f"<h2>{_e(title)}</h2><pre>{_e(text)}</pre>")
-
-    parts.append("<h2>Thresholds used</h2>" + _table(("name", "value"), (
-        (_e(k), _num(v)) for k, v in d.thresholds.to_dict().items())) + "</body></html>")
+    parts.append("<details><summary><b>Signals read</b></summary>" + _table(("signal", "read from", "points"), (
+        (_e(name), _e(run.sources.get(name, "")), str(len(series))) for name, series in sorted(run.series.items())))
+        + "</details>")
+    parts.append("<details><summary><b>Thresholds used</b></summary>" + _table(("name", "value"), (
+        (_e(k), _num(v)) for k, v in d.thresholds.to_dict().items())) + "</details></body></html>")
     return "\n".join(parts)
 
 
