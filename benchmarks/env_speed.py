@@ -25,17 +25,7 @@ import numpy as np  # noqa: E402
 import dreamscope  # noqa: E402,F401  (registers the env)
 from dreamscope.envs import AIRHOCKEY_ID  # noqa: E402
 from dreamscope.envs.airhockey import OPPONENTS, AirHockeyEnv, chase_policy  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from machine import cpu_model  # noqa: E402
 
 
 def time_single(env: gym.Env, actions: np.ndarray) -> float:

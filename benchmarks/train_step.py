@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
+
+from machine import describe
 
 
 def measure(preset: str, compiled: bool, repeats: int, threads: int) -> dict:
@@ -84,8 +85,7 @@ def main() -> None:
             if result.returncode:
                 sys.exit(f"{preset} compile={compiled} failed:\n{result.stderr}")
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
-    cpu = _cpu_name()
-    print(f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}, python {platform.python_version()}")
+    print(describe())
     print(f"command: python benchmarks/train_step.py {' '.join(sys.argv[1:])}")
     print(f"batch 16 x 64, imagination 1024 starts x 15 steps; medians of {args.repeats} updates\n")
     header = ["preset", "compile", "threads", "params_M", "ms_per_update", "updates_per_s", "env_steps_per_s_at_ratio_512",
@@ -98,16 +98,6 @@ def main() -> None:
 
 def _fmt(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
