@@ -28,7 +28,7 @@ class Agent(nn.Module):
         self.updates = 0
         if cfg.run.compile:  # the recurrent steps run 64 + 15 times per update: fuse their small ops
             self.wm.rssm.obs_step = torch.compile(self.wm.rssm.obs_step, dynamic=False)
-            self.wm.rssm.img_step = torch.compile(self.wm.rssm.img_step, dynamic=False)
+            self.ac.policy_step = torch.compile(self.ac.policy_step, dynamic=False)
 
     # ----------------------------------------------------------------------------- acting
     def initial_state(self, batch: int) -> tuple[Latent, torch.Tensor]:

@@ -15,6 +15,7 @@ from torch import nn
 
 from dreamscope.agent.entropy import EntropyControl, differentiable_entropy
 from dreamscope.agent.nets import mlp, output_layer
+from dreamscope.agent.world_model import Latent
 from dreamscope.config import ActorConfig, BehaviorConfig, CriticConfig
 from dreamscope.dists import BoundedNormal, TanhNormal, TwoHot, symexp_bins
 
@@ -158,32 +159,41 @@ class ActorCritic(nn.Module):
     def gamma(self) -> float:
         return 1.0 - 1.0 / self.cfg.horizon
 
-    def imagine(self, wm, start, start_cont: torch.Tensor) -> Imagination:
+    def policy_step(self, wm, deter: torch.Tensor, stoch: torch.Tensor):
+        """One imagination step: act from the state, then predict the next state.
+
+        Returns (feat, env action, raw action, next deter, next stoch) as plain tensors so
+        that the whole step can be compiled into one graph (``run.compile``).
+        """
+        state = Latent(deter, stoch)
+        feat = state.feat()
+        action, raw = sample_action(self.actor(feat))
+        nxt = wm.rssm.img_step(state, action)
+        return feat, action, raw, nxt.deter, nxt.stoch
+
+    def imagine(self, wm, start: Latent, start_cont: torch.Tensor) -> Imagination:
         """Roll the policy out in the world model for ``imag_horizon`` steps from ``start``.
 
         With REINFORCE no gradient flows through the dynamics, so the rollout runs without
-        autograd and the actor is re-evaluated on the detached states in one batched call.
+        autograd and the actor is re-evaluated on the detached states in one batched call;
+        with ``actor.grad=backprop`` the reparameterised samples carry the gradient.
         """
         backprop = self.actor.cfg.grad == "backprop"
         with torch.set_grad_enabled(backprop and torch.is_grad_enabled()):
-            state = start
+            deter, stoch = start.deter, start.stoch
             feats, actions, raws = [], [], []
-            for t in range(self.cfg.imag_horizon + 1):
-                feat = state.feat()
-                dist = self.actor(feat)
-                if backprop:
-                    raw = dist.mean + dist.std * torch.randn_like(dist.mean)
-                    action = torch.tanh(raw) if isinstance(dist, TanhNormal) else raw.clamp(-1, 1)
-                else:
-                    action, raw = sample_action(dist)
+            for _ in range(self.cfg.imag_horizon):
+                feat, action, raw, deter, stoch = self.policy_step(wm, deter, stoch)
                 feats.append(feat)
                 actions.append(action)
                 raws.append(raw)
-                if t < self.cfg.imag_horizon:
-                    state = wm.rssm.img_step(state, action)
-            feat = torch.stack(feats)
+            last = Latent(deter, stoch).feat()
+            action, raw = sample_action(self.actor(last))
+            feat = torch.stack([*feats, last])
             reward = wm.reward(feat).mean()
             cont = (wm.cont_logits(feat) > 0).float()
+            actions.append(action)
+            raws.append(raw)
         cont = torch.cat([start_cont.unsqueeze(0), cont[1:]], 0)
         disc = self.gamma * cont
         disc = torch.cat([cont[:1], disc[1:]], 0)
