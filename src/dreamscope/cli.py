@@ -16,6 +16,7 @@ from dreamscope.errors import DreamscopeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("dreamscope.train", "train a DreamerV3 agent with every entropy signal measured"),
     "diagnose": ("dreamscope.diagnostics.doctor_cli", "read a run's logs and answer: symptom or cause?"),
+    "probe": ("dreamscope.diagnostics.probe", "re-run actor updates from a checkpoint under interventions: symptom or cause?"),
     "entropy": ("dreamscope.fingerprint", "explain what a logged entropy value can be"),
     "demo": ("dreamscope.demo", "train briefly on air hockey, diagnose, write the HTML report"),
 }

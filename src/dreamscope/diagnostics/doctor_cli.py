@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--windows", metavar="N", default="4", help="number of step windows to judge (default 4)")
     parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     parser.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report here")
+    parser.add_argument("--probe", metavar="PROBE_JSON",
+                        help="add the result of `dreamscope probe RUN --json > PROBE_JSON` to the HTML report")
 
 
 def _positive_int(option: str, text: str | None) -> int | None:
@@ -73,6 +75,22 @@ def load_run(path: str, fmt: str | None, mapping: dict[str, str]):
     return read_run(path, format=fmt, mapping=mapping or None)
 
 
+def _probe_fragments(path: str | None) -> list[str]:
+    """The probe's HTML section, from its saved --json output."""
+    if path is None:
+        return []
+    from dreamscope.diagnostics.probe import probe_html_section
+
+    try:
+        with open(path) as f:
+            result = json.load(f)
+    except (OSError, ValueError) as err:
+        raise DreamscopeError(f"--probe {path}: cannot read it as the JSON that `dreamscope probe RUN --json` writes ({err})") from None
+    if not isinstance(result, dict) or "interventions" not in result:
+        raise DreamscopeError(f"--probe {path}: not a probe result (no 'interventions' key)")
+    return [probe_html_section(result)]
+
+
 def run(args: argparse.Namespace) -> int:
     if args.dist is not None and args.dist not in DISTS:
         raise DreamscopeError(f"--dist {args.dist!r} is not one of {', '.join(DISTS)}")
@@ -83,10 +101,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.html is not None:  # fail before the (possibly long) read, not after
         check_writable(args.html)
+    fragments = _probe_fragments(args.probe)
     the_run = load_run(args.path, args.format, mapping)
     diagnosis = diagnose(the_run, action_dim=action_dim, dist=args.dist, windows=windows)
     if args.html is not None:
-        write_report(the_run, diagnosis, args.html)
+        write_report(the_run, diagnosis, args.html, html_fragments=fragments)
     if args.json:
         print(json.dumps(diagnosis.to_dict(), indent=2, allow_nan=False, ensure_ascii=False))
     else:

@@ -83,7 +83,8 @@ def _evidence_table(evidence) -> str:
         for ev in evidence))
 
 
-def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None = None) -> str:
+def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None = None,
+                html_fragments: Iterable[str] = ()) -> str:
     """The report page as a string (see :func:`write_report`)."""
     from dreamscope.report.plots import PLOTS, render_plot, render_timeline
 
@@ -121,6 +122,7 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
     parts.append(f"<h2>Confirm by intervention</h2><p>{_e(d.intervention)}</p>")
     for title, text in extra_sections or ():
         parts.append(f"<h2>{_e(title)}</h2><pre>{_e(text)}</pre>")
+    parts.extend(html_fragments)  # trusted: built by dreamscope (e.g. the probe section), already escaped
 
     undecided = [f"{u['check']}: {u['why']}" for u in d.undecided] + d.notes
     parts.append("<h2>Could not decide</h2>" + _list(undecided, "Everything the verdict needed was decidable."))
@@ -150,7 +152,7 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 
 def write_report(run, diagnosis, path: str | os.PathLike,
-                 extra_sections: Iterable[tuple[str, str]] | None = None) -> Path:
+                 extra_sections: Iterable[tuple[str, str]] | None = None, html_fragments: Iterable[str] = ()) -> Path:
     """Write the report to ``path`` (the user named it, so an existing file is replaced).
 
     ``extra_sections`` are (title, text) pairs shown as escaped preformatted text (e.g. a
@@ -159,7 +161,7 @@ def write_report(run, diagnosis, path: str | os.PathLike,
     """
     target = check_writable(path)
     parent = target.parent
-    page = render_html(run, diagnosis, extra_sections)
+    page = render_html(run, diagnosis, extra_sections, html_fragments)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
