@@ -21,4 +21,4 @@ def describe() -> str:
     import torch
 
     return (f"machine: {cpu_model()}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}; "
-            f"Python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+            f"Python {platform.python_version()}, torch {torch.__version__}; load average {os.getloadavg()[0]:.1f}")
