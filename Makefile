@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev,dmc]'
+	$(PY) -m pip install -q -e '.[dev,dmc,sweep]'
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -1,0 +1,453 @@
+"""Train a grid of settings × seeds in parallel (locally or on a Ray cluster) and diagnose every run.
+
+Each trial is an ordinary run directory under --logdir, named from its settings, so that
+`dreamscope diagnose`, `probe` and `train --resume` work on it as on any other run. Running
+the same sweep again retrains nothing that finished and resumes what was interrupted; a
+directory holding a different run is never written into. The results go to sweep.csv,
+sweep.json and sweep.png in --logdir, and as one table to the terminal.
+
+Ray Tune schedules the trials (`pip install 'dreamscope[sweep]'`): one CPU and one torch
+thread each. With --address the trials run on that cluster, whose workers must have
+dreamscope installed and see --logdir at the same path (a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dreamscope.config import PRESETS, Config, apply_overrides, apply_preset, flatten, load_yaml, parse_set_args
+from dreamscope.errors import DreamscopeError
+
+#: The share of a run's last `episode/score` points that its final score averages.
+FINAL_FRACTION = 0.2
+#: Keys the sweep decides itself: the seed comes from --seeds, and a trial has one CPU.
+_OWN_KEYS = {"run.seed": "use --seeds", "run.threads": "each trial uses one CPU and one torch thread"}
+#: Config keys a rerun may change without making a finished trial a different run.
+_RESUMABLE_KEYS = {"run.steps"}
+_VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
+                    "TRANSIENT_DIPS": "tab:brown", "EXPLORING": "tab:blue", "HEALTHY": "tab:green",
+                    "IMPOSSIBLE_ENTROPY": "tab:gray", "UNDECIDED": "tab:gray", "ERROR": "black"}
+_ANSWER_STYLES = {"cause": "bold red", "symptom": "bold yellow", "expected": "bold blue", "healthy": "bold green",
+                  "error": "bold magenta"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--logdir", required=True,
+                        help="sweep directory: one run directory per trial, the results, Tune's state")
+    parser.add_argument("--env", help="as in `dreamscope train` (default: airhockey)")
+    parser.add_argument("--preset", default="size1m", choices=list(PRESETS), help="model size (default: size1m)")
+    parser.add_argument("--steps", type=int, help="agent steps per trial (default: run.steps)")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="a config key and the values to try; repeatable: the sweep is their cartesian product")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
+                        help="seeds per setting (default: 0)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config key for every trial; repeatable")
+    parser.add_argument("--max-concurrent", type=int, metavar="N",
+                        help="trials at once (default: as many as free CPUs)")
+    parser.add_argument("--address", help="join this Ray cluster (e.g. auto) instead of starting a local instance")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+    parser.add_argument("--no-progress", action="store_true", help="no line per finished trial")
+
+
+# ---------------------------------------------------------------------------------- the grid
+def parse_grid(items: list[str]) -> dict[str, list[str]]:
+    """``KEY=V1,V2`` items as {key: [raw values]}, in the order given; shape errors only (values are checked later)."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise DreamscopeError(f"--grid {item!r}: expected KEY=V1,V2,..., e.g. actor.entropy_scale=0,3e-4,3e-3")
+        raw = [v.strip() for v in values.split(",")]
+        if raw == [""]:
+            raise DreamscopeError(f"--grid {item!r}: {key} has no values; expected KEY=V1,V2,...")
+        if "" in raw:
+            raise DreamscopeError(f"--grid {item!r}: {key} has an empty value (two commas or a trailing comma)")
+        if key in grid:
+            raise DreamscopeError(f"--grid {item!r}: {key} is already swept by another --grid")
+        if key in _OWN_KEYS:
+            raise DreamscopeError(f"--grid {item!r}: {key} cannot be swept ({_OWN_KEYS[key]})")
+        grid[key] = raw
+    return grid
+
+
+def expand(grid: dict[str, list[str]], seeds: list[int]) -> list[dict[str, str]]:
+    """The cartesian product of the grid's values, each with every seed: settings vary slowest, seeds fastest."""
+    combos = itertools.product(*grid.values()) if grid else [()]
+    return [{**dict(zip(grid, combo)), "seed": str(seed)} for combo in combos for seed in seeds]
+
+
+def trial_name(settings: dict[str, str]) -> str:
+    """``key=value,...,seed=S``: what the trial's run directory is called, readable in `ls`."""
+    return ",".join(f"{k}={v}" for k, v in settings.items()).replace(os.sep, "_")
+
+
+@dataclass
+class Trial:
+    """One run of the sweep, as plain data so that Tune can ship it to a worker."""
+
+    name: str
+    settings: dict[str, str]  # grid keys (raw values as given) and "seed"
+    config: dict  # the full flat config, validated
+    directory: str  # absolute, so that it means the same on every Ray worker
+
+
+def base_config(args: argparse.Namespace) -> Config:
+    """The preset, then --env / --steps, then --set: what every trial shares."""
+    overrides = parse_set_args(args.set)
+    for key in overrides:
+        if key in _OWN_KEYS:
+            raise DreamscopeError(f"--set {key}: the sweep sets it ({_OWN_KEYS[key]})")
+    if args.env is not None:
+        overrides["run.env"] = args.env
+    if args.steps is not None:
+        overrides["run.steps"] = str(args.steps)
+    return apply_overrides(apply_preset(Config(), args.preset), overrides)
+
+
+def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
+    """Every trial, each config validated and each directory checked, before anything starts."""
+    if len(set(args.seeds)) != len(args.seeds):
+        raise DreamscopeError(f"--seeds {' '.join(map(str, args.seeds))}: a seed is repeated")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise DreamscopeError(f"--max-concurrent {args.max_concurrent}: must be at least 1")
+    grid = parse_grid(args.grid)
+    base = flatten(base_config(args).to_dict())
+    overlap = set(grid) & set(parse_set_args(args.set))
+    if overlap:
+        raise DreamscopeError(f"{', '.join(sorted(overlap))}: both in --grid and --set; give it once")
+    for key, values in grid.items():  # each value alone first, so that the error names the one at fault
+        coerced = [apply_overrides(Config(), {key: v}, origin=f"--grid {key}") for v in values]
+        section, name = key.split(".")
+        seen = [getattr(getattr(c, section), name) for c in coerced]
+        if len(set(seen)) != len(seen):
+            raise DreamscopeError(f"--grid {key}={','.join(values)}: a value is repeated")
+    logdir = Path(args.logdir).resolve()
+    trials = []
+    for settings in expand(grid, args.seeds):
+        overrides = {k: v for k, v in settings.items() if k != "seed"}
+        cfg = apply_overrides(apply_overrides(Config(), base), overrides, origin="--grid")
+        cfg.run.seed, cfg.run.threads = int(settings["seed"]), 1
+        name = trial_name(settings)
+        trials.append(Trial(name, settings, flatten(cfg.to_dict()), str(logdir / name)))
+    for trial in trials:
+        check_directory(trial)
+    check_envs({t.config["run.env"] for t in trials})
+    return grid, trials
+
+
+def check_envs(specs: set[str]) -> None:
+    """Make each env once here, so that a misspelt --env fails now rather than in every trial."""
+    from dreamscope.envs.factory import make_env
+
+    for spec in sorted(specs):
+        make_env(spec).close()
+
+
+def check_directory(trial: Trial) -> None:
+    """Refuse a trial directory that holds anything but an earlier run of this same trial."""
+    path = Path(trial.directory)
+    if not path.exists() or not any(path.iterdir()):
+        return
+    if not (path / "config.yaml").exists():
+        raise DreamscopeError(f"{path} exists and is not a dreamscope run; the sweep will not write into it "
+                              "(move it, or use another --logdir)")
+    theirs = flatten(load_yaml(path / "config.yaml").to_dict())
+    differ = [f"{k}: {theirs.get(k)!r} there, {v!r} here" for k, v in trial.config.items()
+              if k not in _RESUMABLE_KEYS and theirs.get(k) != v]
+    if differ:
+        raise DreamscopeError(f"{path} holds a run with another config ({'; '.join(differ[:3])}); "
+                              "the sweep will not overwrite it (move it, or use another --logdir)")
+
+
+# ---------------------------------------------------------------------------------- one trial
+def run_trial(spec: dict) -> dict:
+    """Train (or resume, or skip when finished), then diagnose: the row a trial reports."""
+    import torch
+
+    from dreamscope.train import CHECKPOINT, Trainer
+
+    torch.set_num_threads(1)
+    cfg = apply_overrides(Config(), spec["config"], origin=spec["name"])
+    path = Path(spec["directory"])
+    started = time.time()
+    if (path / CHECKPOINT).exists() and _checkpoint_step(path / CHECKPOINT) >= cfg.run.steps:
+        status = "done"
+    else:
+        status = "resumed" if (path / "config.yaml").exists() else "trained"
+        Trainer(cfg, path, resume=status == "resumed").train(progress=False)
+    return {**summarise(path), "status": status, "seconds": round(time.time() - started, 1)}
+
+
+def _checkpoint_step(path: Path) -> int:
+    import torch
+
+    return int(torch.load(path, map_location="cpu", weights_only=True)["counters"]["step"])
+
+
+def summarise(path: Path) -> dict:
+    """Final score, win rate and entropy signals of a run, and the doctor's verdict on it."""
+    import numpy as np
+
+    from dreamscope.diagnostics.doctor import diagnose
+    from dreamscope.logs import read_run
+
+    run = read_run(path)
+    diagnosis = diagnose(run)
+
+    def finite(name: str):
+        series = run.get(name)
+        return series.values[np.isfinite(series.values)] if series is not None else np.array([])
+
+    def final_mean(name: str) -> float | None:
+        values = finite(name)
+        return float(values[-max(1, math.ceil(FINAL_FRACTION * len(values))):].mean()) if len(values) else None
+
+    def last(name: str) -> float | None:
+        values = finite(name)
+        return float(values[-1]) if len(values) else None
+
+    return {"score": final_mean("episode/score"), "win_rate": final_mean("episode/win"),
+            "entropy": last("policy/entropy"), "entropy_action": last("policy/entropy_action"),
+            "saturation_frac": last("policy/saturation_frac"),
+            "verdict": diagnosis.verdict, "answer": diagnosis.answer}
+
+
+def _tune_trainable(config: dict) -> None:
+    from ray import tune
+
+    tune.report(run_trial(config["trial"]))
+
+
+def _tune_dirname(trial) -> str:
+    return trial.trial_id  # the run directory carries the readable name; Tune's own stays short
+
+
+# ---------------------------------------------------------------------------------- Ray Tune
+def run_with_ray(trials: list[Trial], args: argparse.Namespace) -> dict[str, dict]:
+    """Run every trial through Ray Tune; {trial name: its row, or {"error": ...}}."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise DreamscopeError("`dreamscope sweep` needs Ray Tune: pip install 'dreamscope[sweep]'") from None
+    import logging
+
+    logdir = Path(args.logdir).resolve()
+    logdir.mkdir(parents=True, exist_ok=True)
+    progress = _progress_callback(len(trials), enabled=not args.no_progress)
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR,
+             "runtime_env": {"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}}}
+    if args.address:
+        ray.init(address=args.address, **quiet)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, **quiet)
+    # Tune's newer output engine prints its header even at verbose=0; the older one is silent.
+    saved_output = os.environ.get("RAY_AIR_NEW_OUTPUT")
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(_tune_trainable, {"cpu": 1}),
+            param_space={"trial": tune.grid_search([asdict(t) for t in trials])},
+            tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_tune_dirname),
+            run_config=tune.RunConfig(name=time.strftime("sweep-%Y%m%d-%H%M%S"), storage_path=str(logdir / "tune"),
+                                      verbose=0, callbacks=[progress]),
+        )
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+        if saved_output is None:
+            os.environ.pop("RAY_AIR_NEW_OUTPUT")
+        else:
+            os.environ["RAY_AIR_NEW_OUTPUT"] = saved_output
+    rows = {}
+    for result in results:
+        name = result.config["trial"]["name"]
+        if result.error is not None:
+            rows[name] = {"error": _error_line(result.error)}
+        elif "verdict" not in (result.metrics or {}):
+            rows[name] = {"error": "interrupted: run the sweep again to resume it"}
+        else:
+            rows[name] = result.metrics
+    return rows
+
+
+def _error_line(err: BaseException) -> str:
+    """The trial's own exception, without Ray's wrapping and traceback."""
+    while getattr(err, "cause", None) is not None:
+        err = err.cause
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[-1] if lines else ''}"
+
+
+def _progress_callback(total: int, enabled: bool):
+    """A Tune callback printing one line to stderr as each trial finishes (stdout stays clean for --json)."""
+    from ray import tune
+
+    class ProgressLine(tune.Callback):
+        done = 0
+
+        def _line(self, trial, text: str) -> None:
+            self.done += 1
+            if enabled:
+                print(f"[{self.done}/{total}] {trial.config['trial']['name']}: {text}", file=sys.stderr, flush=True)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            r = trial.last_result or {}
+            score = "-" if r.get("score") is None else f"{r['score']:.3g}"
+            status = f"{r.get('status', '?')} in {r.get('seconds', '?')} s"
+            self._line(trial, f"{r.get('verdict', '?')}, score {score} ({status})")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._line(trial, "ERROR")
+
+    return ProgressLine()
+
+
+# ---------------------------------------------------------------------------------- results
+def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[Trial],
+            outcomes: dict[str, dict]) -> dict:
+    """What sweep.json holds: one row per trial and, per setting, the final score's mean ± std over seeds."""
+    import numpy as np
+
+    rows = []
+    for t in trials:
+        out = outcomes.get(t.name, {"error": "did not run"})
+        row = {"name": t.name, "settings": {k: v for k, v in t.settings.items() if k != "seed"},
+               "seed": int(t.settings["seed"]), "directory": t.directory}
+        if "error" in out:
+            row.update(dict.fromkeys(("score", "win_rate", "entropy", "entropy_action", "saturation_frac", "seconds")),
+                       verdict="ERROR", answer="error", status="error", error=out["error"])
+        else:
+            row.update({k: out[k] for k in ("score", "win_rate", "entropy", "entropy_action", "saturation_frac",
+                                            "verdict", "answer", "status", "seconds")}, error=None)
+        rows.append(row)
+    groups = []
+    for settings, members in itertools.groupby(rows, key=lambda r: tuple(r["settings"].items())):
+        members = list(members)
+        scores = np.array([r["score"] for r in members if r["score"] is not None])
+        verdicts: dict[str, int] = {}
+        for r in members:
+            verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
+        groups.append({"settings": dict(settings), "seeds": [r["seed"] for r in members], "scored": len(scores),
+                       "score_mean": float(scores.mean()) if len(scores) else None,
+                       "score_std": float(scores.std(ddof=1)) if len(scores) > 1 else None, "verdicts": verdicts})
+    return {"logdir": str(Path(args.logdir).resolve()), "grid": grid, "seeds": args.seeds,
+            "final_score": f"mean of the last {FINAL_FRACTION:.0%} of episode/score points",
+            "trials": rows, "settings": groups}
+
+
+_CSV_COLUMNS = ("seed", "status", "score", "win_rate", "entropy", "entropy_action", "saturation_frac", "verdict",
+                "answer", "score_mean", "score_std", "seconds", "directory", "error")
+
+
+def write_csv(result: dict, path: Path) -> None:
+    """One row per trial, its setting's mean and std alongside so that one file is enough for a plot."""
+    by_setting = {tuple(g["settings"].items()): g for g in result["settings"]}
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["name", *result["grid"], *_CSV_COLUMNS])
+        for row in result["trials"]:
+            group = by_setting[tuple(row["settings"].items())]
+            values = {**row, "score_mean": group["score_mean"], "score_std": group["score_std"]}
+            writer.writerow([row["name"], *row["settings"].values(),
+                             *("" if values[c] is None else values[c] for c in _CSV_COLUMNS)])
+
+
+def _setting_label(settings: dict[str, str]) -> str:
+    return "\n".join(f"{k}={v}" for k, v in settings.items()) or "all"
+
+
+def write_plot(result: dict, path: Path) -> None:
+    """Final score per setting, seeds as points coloured by verdict, the mean as a bar across them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = result["settings"]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(groups) + 1.5), 4.0))
+    shown: set[str] = set()
+    for x, group in enumerate(groups):
+        members = [r for r in result["trials"] if r["settings"] == group["settings"] and r["score"] is not None]
+        offsets = [0.0] if len(members) == 1 else [0.3 * (i / (len(members) - 1) - 0.5) for i in range(len(members))]
+        for dx, row in zip(offsets, members):
+            verdict = row["verdict"]
+            ax.scatter(x + dx, row["score"], color=_VERDICT_COLOURS.get(verdict, "tab:gray"), s=36, zorder=3,
+                       label=None if verdict in shown else verdict)
+            shown.add(verdict)
+        if group["score_mean"] is not None:
+            ax.hlines(group["score_mean"], x - 0.25, x + 0.25, color="black", linewidth=1.5, zorder=2)
+    ax.set_xticks(range(len(groups)), [_setting_label(g["settings"]) for g in groups], fontsize=8)
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_ylabel(f"final score ({result['final_score'].replace(' points', '')})", fontsize=8)
+    ax.set_title(f"{Path(result['logdir']).name}: seeds {', '.join(map(str, result['seeds']))}; bar = mean", fontsize=9)
+    if shown:
+        ax.legend(title="verdict", fontsize=7, title_fontsize=7, loc="best")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fmt(x: float | None) -> str:
+    """Three significant digits, but whole numbers for scores in the hundreds and up rather than 1.34e+03."""
+    if x is None:
+        return "-"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def render(result: dict, console=None) -> None:
+    """One table: the trials of each setting, then its mean ± std over seeds."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = console or Console()
+    if not console.is_terminal:  # a log or a pipe: keep every column whole rather than fit 80 characters
+        console.width = max(console.width, 200)
+    table = Table(title=f"sweep {result['logdir']}",
+                  caption=f"final score: {result['final_score']}; ± is the sample std over seeds")
+    for key in result["grid"]:
+        table.add_column(key)
+    for column in ("seed", "status", "score", "win", "entropy", "H(action)", "saturated", "verdict", "answer"):
+        table.add_column(column, justify="right" if column not in ("status", "verdict", "answer") else "left")
+    blank = [""] * len(result["grid"])
+    for group in result["settings"]:
+        members = [r for r in result["trials"] if r["settings"] == group["settings"]]
+        for i, row in enumerate(members):
+            setting = [Text(v) for v in row["settings"].values()] if i == 0 else blank
+            answer = Text(row["error"] or row["answer"], style=_ANSWER_STYLES.get(row["answer"], ""))
+            table.add_row(*setting, str(row["seed"]), row["status"], _fmt(row["score"]), _fmt(row["win_rate"]),
+                          _fmt(row["entropy"]), _fmt(row["entropy_action"]), _fmt(row["saturation_frac"]),
+                          Text(row["verdict"]), answer)
+        spread = "" if group["score_std"] is None else f" ± {_fmt(group['score_std'])}"
+        table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"), *[""] * 5,
+                      end_section=True)
+    console.print(table)
+    console.print(f"written: {Path(result['logdir']) / 'sweep.csv'}, sweep.json, sweep.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    grid, trials = plan(args)
+    outcomes = run_with_ray(trials, args)
+    result = collect(args, grid, trials, outcomes)
+    logdir = Path(result["logdir"])
+    write_csv(result, logdir / "sweep.csv")
+    (logdir / "sweep.json").write_text(json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False))
+    write_plot(result, logdir / "sweep.png")
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False))
+    else:
+        render(result)
+    return 1 if any(r["error"] for r in result["trials"]) else 0

@@ -1,0 +1,164 @@
+"""`dreamscope sweep`: the grid, its up-front checks, and a tiny local Ray Tune sweep end to end."""
+
+import argparse
+import csv
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dreamscope import sweep
+from dreamscope.config import Config, apply_overrides, dump_yaml
+from dreamscope.errors import DreamscopeError
+
+HAS_RAY = importlib.util.find_spec("ray") is not None
+FAST = {"run.prefill": 200, "run.batch_size": 4, "run.batch_length": 16, "run.train_ratio": 16, "run.log_every": 40,
+        "run.signals_every": 2, "optim.warmup": 10, "run.compile": False}
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+def fast_args(logdir, *extra: str) -> argparse.Namespace:
+    sets = [f"--set={k}={v}" for k, v in FAST.items()]
+    return parse("--logdir", str(logdir), "--env", "Pendulum-v1", "--preset", "tiny", "--steps", "250", *sets, *extra)
+
+
+def test_grid_expands_to_the_cartesian_product_times_seeds(tmp_path):
+    args = parse("--logdir", str(tmp_path), "--grid", "actor.entropy_scale=0,3e-4,3e-3",
+                 "--grid", "run.reward_smoothing=none,gaussian", "--seeds", "0", "1")
+    grid, trials = sweep.plan(args)
+    assert grid == {"actor.entropy_scale": ["0", "3e-4", "3e-3"], "run.reward_smoothing": ["none", "gaussian"]}
+    expected = [("0", "none", "0"), ("0", "none", "1"), ("0", "gaussian", "0"), ("0", "gaussian", "1"),
+                ("3e-4", "none", "0"), ("3e-4", "none", "1"), ("3e-4", "gaussian", "0"), ("3e-4", "gaussian", "1"),
+                ("3e-3", "none", "0"), ("3e-3", "none", "1"), ("3e-3", "gaussian", "0"), ("3e-3", "gaussian", "1")]
+    assert [(t.settings["actor.entropy_scale"], t.settings["run.reward_smoothing"], t.settings["seed"])
+            for t in trials] == expected
+    last = trials[-1]
+    assert last.name == "actor.entropy_scale=3e-3,run.reward_smoothing=gaussian,seed=1"
+    assert last.directory == str(tmp_path.resolve() / last.name)
+    assert last.config["actor.entropy_scale"] == 3e-3 and last.config["run.reward_smoothing"] == "gaussian"
+    assert last.config["run.seed"] == 1 and last.config["run.threads"] == 1
+    assert [t.name for t in sweep.plan(parse("--logdir", str(tmp_path), "--seeds", "3"))[1]] == ["seed=3"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--grid", "actor.entropy_scal=0,1"], "unknown config key 'actor.entropy_scal'; did you mean actor.entropy_scale"),
+    (["--grid", "actor.entropy_scale=0,abc"], "actor.entropy_scale='abc' is not a valid float"),
+    (["--grid", "actor.entropy_scale=0,-1"], "actor.entropy_scale=-1.0 must be >= 0"),
+    (["--grid", "run.reward_smoothing=none,box"], "run.reward_smoothing='box'; accepted: none"),
+    (["--grid", "actor.entropy_scale="], "actor.entropy_scale has no values"),
+    (["--grid", "actor.entropy_scale=0,,1"], "actor.entropy_scale has an empty value"),
+    (["--grid", "actor.entropy_scale"], "'actor.entropy_scale': expected KEY=V1,V2"),
+    (["--grid", "=0,1"], "'=0,1': expected KEY=V1,V2"),
+    (["--grid", "actor.entropy_scale=3e-3,0.003"], "actor.entropy_scale=3e-3,0.003: a value is repeated"),
+    (["--grid", "actor.entropy_scale=0", "--grid", "actor.entropy_scale=1"], "already swept"),
+    (["--grid", "run.seed=0,1"], "run.seed cannot be swept (use --seeds)"),
+    (["--grid", "actor.entropy_scale=0,1", "--set", "actor.entropy_scale=1"], "both in --grid and --set"),
+    (["--seeds", "0", "0"], "a seed is repeated"),
+    (["--max-concurrent", "0"], "--max-concurrent 0"),
+])
+def test_bad_input_is_refused_before_anything_starts(tmp_path, argv, message):
+    logdir = tmp_path / "sweep"
+    with pytest.raises(DreamscopeError, match=re.escape(message)):
+        sweep.run(parse("--logdir", str(logdir), *argv))
+    assert not logdir.exists()
+
+
+def test_never_writes_into_another_run_or_a_foreign_directory(tmp_path):
+    args = parse("--logdir", str(tmp_path), "--preset", "tiny", "--grid", "actor.entropy_scale=0,3e-3")
+    foreign = tmp_path / "actor.entropy_scale=0,seed=0"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(DreamscopeError, match="is not a dreamscope run"):
+        sweep.plan(args)
+    (foreign / "notes.txt").unlink()
+    dump_yaml(apply_overrides(Config(), {"actor.entropy_scale": "0.5"}), foreign / "config.yaml")
+    with pytest.raises(DreamscopeError, match="holds a run with another config"):
+        sweep.plan(args)
+
+
+def test_without_ray_the_error_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` fail as if it were not installed
+    _, trials = sweep.plan(parse("--logdir", str(tmp_path)))
+    with pytest.raises(DreamscopeError, match=re.escape("pip install 'dreamscope[sweep]'")):
+        sweep.run_with_ray(trials, parse("--logdir", str(tmp_path)))
+
+
+def _descendants() -> list[str]:
+    """Live processes below this one (read from /proc), as 'pid name'."""
+    parents, names = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, rest = text[text.index("(") + 1:text.rindex(")")], text[text.rindex(")") + 2:].split()
+        if rest[0] != "Z":
+            pid = int(stat.parent.name)
+            parents[pid], names[pid] = int(rest[1]), name
+    found, frontier = [], {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier}
+        found += [f"{pid} {names[pid]}" for pid in frontier]
+    return found
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="ray[tune] is not installed (pip install 'dreamscope[sweep]')")
+def test_local_sweep_trains_diagnoses_writes_results_and_does_not_retrain(tmp_path, capsys):
+    import ray
+    import torch
+
+    from dreamscope.diagnostics.doctor import VERDICTS, diagnose
+    from dreamscope.logs import read_run
+
+    logdir = tmp_path / "sweep"
+    args = fast_args(logdir, "--grid", "actor.entropy_scale=0,3e-3", "--json", "--no-progress")
+    assert sweep.run(args) == 0
+    assert not ray.is_initialized()
+    printed = json.loads(capsys.readouterr().out)
+    saved = json.loads((logdir / "sweep.json").read_text())
+    assert printed == saved
+    names = ["actor.entropy_scale=0,seed=0", "actor.entropy_scale=3e-3,seed=0"]
+    assert [t["name"] for t in saved["trials"]] == names
+    for trial, eta in zip(saved["trials"], ("0", "3e-3")):
+        run_dir = logdir / trial["name"]
+        assert trial["settings"] == {"actor.entropy_scale": eta} and trial["seed"] == 0
+        assert trial["directory"] == str(run_dir.resolve()) and trial["status"] == "trained"
+        assert trial["verdict"] in VERDICTS and trial["verdict"] == diagnose(read_run(run_dir)).verdict
+        assert trial["answer"] == VERDICTS[trial["verdict"]].answer
+        assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["counters"]["step"] == 250
+        assert trial["score"] < 0 and 0 <= trial["saturation_frac"] <= 1 and trial["error"] is None
+    assert [g["settings"] for g in saved["settings"]] == [{"actor.entropy_scale": "0"}, {"actor.entropy_scale": "3e-3"}]
+    assert saved["settings"][0]["score_mean"] == saved["trials"][0]["score"]
+    with open(logdir / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["actor.entropy_scale"], r["verdict"], r["directory"]) for r in rows] == \
+        [(t["settings"]["actor.entropy_scale"], t["verdict"], t["directory"]) for t in saved["trials"]]
+    assert (logdir / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    deadline = time.time() + 15
+    while _descendants() and time.time() < deadline:
+        time.sleep(0.5)
+    assert _descendants() == []  # Ray's processes stopped with it
+
+    checkpoints = {name: (logdir / name / "checkpoint.pt").stat().st_mtime_ns for name in names}
+    assert sweep.run(fast_args(logdir, "--grid", "actor.entropy_scale=0,3e-3", "--no-progress")) == 0
+    assert {name: (logdir / name / "checkpoint.pt").stat().st_mtime_ns for name in names} == checkpoints
+    again = json.loads((logdir / "sweep.json").read_text())
+    assert [t["status"] for t in again["trials"]] == ["done", "done"]
+    assert [t["score"] for t in again["trials"]] == [t["score"] for t in saved["trials"]]
+    assert not ray.is_initialized()
+
+    # More steps asked of a finished trial: it resumes from its checkpoint (run here without Ray).
+    trial = sweep.plan(fast_args(logdir, "--grid", "actor.entropy_scale=0", "--steps", "280"))[1][0]
+    assert sweep.run_trial(vars(trial))["status"] == "resumed"
+    assert torch.load(Path(trial.directory) / "checkpoint.pt", weights_only=True)["counters"]["step"] == 280
