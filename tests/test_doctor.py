@@ -6,12 +6,13 @@ import argparse
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dreamscope.diagnostics import doctor_cli
-from dreamscope.diagnostics.doctor import diagnose, trend_test
+from dreamscope.diagnostics.doctor import diagnose, shift_test, trend_test
 from dreamscope.diagnostics.thresholds import DEFAULT
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs.schema import Run, Series
@@ -162,6 +163,22 @@ def test_trend_test_tie_correction_and_order():
         trend_test([0, 1], [1, 2])
 
 
+def test_shift_test_matches_scipy_mann_whitney():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    for early, late in ((rng.normal(0, 1, 12), rng.normal(0.8, 1, 30)),
+                        (np.repeat([-10.0, 0.0, 100.0], [6, 3, 2]), np.repeat([-10.0, 100.0], [2, 20])),  # ties
+                        (rng.normal(0, 1, 5), rng.normal(0, 1, 5))):
+        sh = shift_test(early, late)
+        ref = stats.mannwhitneyu(late, early, alternative="greater", method="asymptotic", use_continuity=True)
+        assert sh.u == pytest.approx(ref.statistic)
+        assert sh.p_up == pytest.approx(ref.pvalue, rel=1e-9)
+        ref_down = stats.mannwhitneyu(late, early, alternative="less", method="asymptotic", use_continuity=True)
+        assert sh.p_down == pytest.approx(ref_down.pvalue, rel=1e-9)
+    with pytest.raises(ValueError):
+        shift_test([], [1.0])
+
+
 # --------------------------------------------------------------------------------------
 # One synthetic run per verdict
 # --------------------------------------------------------------------------------------
@@ -245,12 +262,27 @@ def test_entropy_climbing_from_its_start_is_not_a_dip():
 
 
 def test_impossible_entropy_is_the_verdict_only_when_nothing_else_decides():
-    dx = diagnose(build({"policy/entropy": ent(1.0)}))
+    # 0.8 of the range: above 4·ln2, but σ is not at a clamp, so neither σ nor saturation can be read off it.
+    # (At 1.0 σ is pinned at the clamp and saturation follows from σ: see the next test.)
+    dx = diagnose(build({"policy/entropy": ent(0.8)}))
     assert dx.verdict == "IMPOSSIBLE_ENTROPY" and dx.answer == "undecided"
     assert dx.findings[0].code == "IMPOSSIBLE_ENTROPY"
     undecided = {u["check"] for u in dx.undecided}
     assert {"bonus_drift", "saturated", "adv_weak"} <= undecided
     assert dx.confidence < 0.5
+
+
+def test_entropy_alone_at_the_clamp_is_the_bonus_with_low_confidence():
+    """Only the entropy, pinned at the pre-tanh ceiling: σ is at the clamp in every dim, and a tanh-squashed
+    Gaussian there saturates ≥ 72 % of its actions (μ = 0 is the least), so the bonus is the likely cause —
+    with the drift and the saturation inferred, not measured, and said so."""
+    dx = diagnose(build({"policy/entropy": ent(1.0)}))
+    assert dx.verdict == "BONUS_DOMINATES"
+    assert dx.findings[0].code == "IMPOSSIBLE_ENTROPY"
+    sat = next(e for e in dx.evidence if e.check == "saturated")
+    assert sat.holds and not sat.decisive and sat.numbers["saturation_frac_lower_bound"] == pytest.approx(0.72, abs=0.01)
+    assert any("drift not logged" in n and "saturation not logged" in n for n in dx.notes)
+    assert dx.confidence < 0.5 < diagnose(build(bonus_signals())).confidence
 
 
 def test_windows_follow_the_run_and_recent_windows_decide():
@@ -286,9 +318,12 @@ BOUNDARIES = [
      with_(bonus_signals(), actor__logstd_push_pg=_push(TH.drift_dominance - 0.05)),
      with_(bonus_signals(), actor__logstd_push_pg=_push(TH.drift_dominance + 0.05)),
      "BONUS_DOMINATES", "NO_SIGNAL"),
+    # Saturation not logged in either, so that only σ being pinned decides: with σ high, bang-bang actions and
+    # the bonus's drift the larger the bonus is the cause pinned or not; with actions measured unsaturated and
+    # no signal, the missing signal is.
     ("pinned_frac",
-     with_(bonus_signals(), policy__std_at_upper_frac=TH.pinned_frac + 0.01),
-     with_(bonus_signals(), policy__std_at_upper_frac=TH.pinned_frac - 0.01),
+     with_(without(bonus_signals(), "policy/saturation_frac"), policy__std_at_upper_frac=TH.pinned_frac + 0.01),
+     with_(without(bonus_signals(), "policy/saturation_frac"), policy__std_at_upper_frac=TH.pinned_frac - 0.01),
      "BONUS_DOMINATES", "NO_SIGNAL"),
     ("saturation_high (drift not logged)",
      with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent", "actor/ent_to_pg_drift_ratio"),
@@ -413,6 +448,54 @@ def test_no_action_dim_still_diagnoses_and_says_what_it_could_not_check():
     assert any("action_dim unknown" in a for a in dx.assumptions)
     assert dx.verdict == "BONUS_DOMINATES"  # σ and drift signals do not need d
     assert diagnose(build(bonus_signals(), meta=meta), action_dim=D).findings[0].code == "IMPOSSIBLE_ENTROPY"
+
+
+def test_action_dim_is_read_off_an_entropy_pinned_on_a_known_bound_and_only_then():
+    """No meta at all: 2 × (½ln(2πe) + ln 0.1) held constant is a 2-D Gaussian on the official σ floor."""
+    floor2 = 2 * (UNIT + math.log(0.1))
+    dx = diagnose(build({"policy/entropy": floor2, "episode/score": FLAT_SCORE}, meta={}))
+    assert dx.scale.action_dim == 2 and dx.scale.dist == "bounded_normal"
+    assert dx.verdict == "COLLAPSE"
+    assert any("read as 2" in a and "pass --action-dim" in a for a in dx.assumptions)
+    # the same level, moving: no σ bound can be read off it, and the doctor says why it did not try
+    moving = diagnose(build({"policy/entropy": floor2 + np.linspace(0, 1, len(STEPS))}, meta={}))
+    assert moving.scale.action_dim is None
+    assert any("never constant" in a for a in moving.assumptions)
+    # constant but on no known bound for any d: not read
+    off = diagnose(build({"policy/entropy": 0.3}, meta={}))
+    assert off.scale.action_dim is None and any("no d ≤ 32" in a for a in off.assumptions)
+
+
+def test_score_that_jumped_to_a_plateau_rose_so_far():
+    """A success score (−10 or +100) that jumps early and stays: the trend test's Theil–Sen slope is 0 there,
+    the early-vs-now comparison sees the rise."""
+    score = np.where(EP_STEPS < 1200, -10.0, 100.0)
+    score[::7] = -10.0
+    level = np.concatenate([np.linspace(0.9, 0.3, 120), np.full(len(STEPS) - 120, 0.3)])
+    dx = diagnose(build(with_(healthy_signals(), episode__score=score, policy__entropy=ent(level),
+                              policy__std_mean=std_at(level))))
+    last = dx.windows[-1].checks
+    assert last["score_rising"].holds is False and last["score_rose_so_far"].holds
+    assert last["entropy_fell_so_far"].holds
+    assert dx.verdict == "HEALTHY" and "plateau" in dx.summary
+
+
+def test_bang_bang_sigma_near_the_clamp_is_the_bonus_before_it_is_pinned():
+    """σ in the top of its range, 65 % saturated, the bonus's drift the larger, but not yet 50 % at the bound."""
+    signals = with_(bonus_signals(), policy__std_at_upper_frac=0.2, policy__std_mean=std_at(0.97),
+                    policy__entropy=ent(0.97), policy__saturation_frac=0.65)
+    dx = diagnose(build(signals))
+    assert dx.verdict == "BONUS_DOMINATES"
+    assert any("not yet pinned" in n for n in dx.notes)
+
+
+def test_bonus_at_an_unsaturated_ceiling_with_no_signal_is_no_signal():
+    """Official head (σ ≤ 1): the bonus walks σ to 1, but the actions are not saturated and the advantages are 0:
+    the bonus blocks nothing; the missing signal is the answer (what rewards removed looks like)."""
+    signals = with_(bonus_signals(), policy__saturation_frac=0.3)
+    dx = diagnose(build(signals))
+    assert dx.verdict == "NO_SIGNAL"
+    assert any("policy gradient through the mean is intact" in n for n in dx.notes)
 
 
 def test_logged_floor_and_ceiling_are_used():
@@ -540,3 +623,120 @@ def test_terminal_summary_fits_a_screen_and_prints_log_strings_literally():
     assert "BONUS_DOMINATES" in text and "Confirm:" in text and "Fixes, best first" in text
     assert "[bold]key entropy_mean renamed[/bold]" in text
     assert len(text.splitlines()) <= 60
+
+
+# --------------------------------------------------------------------------------------
+# Real runs of other implementations (../shared/realruns), and the seed's numbers
+# --------------------------------------------------------------------------------------
+
+REALRUNS = Path(__file__).resolve().parents[2] / "shared" / "realruns"
+SEED_EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "seed_example.csv"
+
+
+def real_diagnosis(name: str, **kwargs):
+    from dreamscope.logs import read_run
+
+    path = REALRUNS / name
+    if not (path / "metrics.jsonl").is_file():
+        pytest.skip(f"real logs not found at {path} (shared/ must sit beside the clone)")
+    return diagnose(read_run(path), **kwargs)
+
+
+def shown(dx, check: str):
+    return next(e for e in dx.evidence if e.check == check)
+
+
+def test_real_ajayghimire_is_collapse_at_the_std_floor_with_returns_missing():
+    """Entropy −0.8836 at every point = 1 × (½ln(2πe) + ln 0.1): a 1-D Gaussian on its σ = 0.1 floor, read off
+    the pinned value (no meta, no --action-dim). No episode scores: COLLAPSE, confidence lowered, and said why."""
+    dx = real_diagnosis("dreamerv3-torch_ajayghimire")
+    assert dx.verdict == "COLLAPSE" and dx.answer == "cause"
+    assert [w.verdict for w in dx.windows] == ["COLLAPSE"] * 4
+    assert dx.scale.action_dim == 1 and dx.scale.floor == pytest.approx(-0.8836, abs=1e-4)
+    assert shown(dx, "entropy_low").numbers["normalised"] == pytest.approx(0.0, abs=1e-3)
+    assert any("read as 1" in a and "-0.8836" in a for a in dx.assumptions)
+    assert 0.3 < dx.confidence < 0.5
+    assert any("episode/score" in n for n in dx.notes) and "returns could not be checked" in dx.summary
+    assert "episode/score" in {m["signal"] for m in dx.missing_signals}
+
+
+def test_real_crafter_is_healthy_converged_plateau():
+    """Entropy falls from ln 17 while the score rises, then both flatten: judged over the run as a whole."""
+    dx = real_diagnosis("dreamerv3_crafter_yap-cod")
+    assert dx.verdict == "HEALTHY"
+    assert [w.verdict for w in dx.windows] == ["HEALTHY"] * 4
+    level = shown(dx, "entropy_high").numbers["normalised"]
+    assert DEFAULT.entropy_low_norm < level < DEFAULT.entropy_high_norm  # mid-range: ≈ 0.21 of ln 17
+    assert level == pytest.approx(0.21, abs=0.02)
+    rose = shown(dx, "score_rose_so_far")
+    assert rose.holds and rose.numbers["mean_now"] - rose.numbers["mean_early"] > 2.5  # 1.8 → 4.9
+    assert shown(dx, "entropy_fell_so_far").holds
+    assert "plateau" in dx.summary and dx.confidence > 0.7
+
+
+def test_real_home_nav_is_healthy_converged_at_the_floor():
+    dx = real_diagnosis("dreamerv3_home-nav")
+    assert dx.verdict == "HEALTHY"
+    assert shown(dx, "entropy_low").numbers["normalised"] < DEFAULT.entropy_low_norm  # 0.08 of ln 5
+    assert shown(dx, "score_rose_so_far").numbers["mean_now"] == pytest.approx(15.1, abs=0.2)
+    assert "Converged" in dx.summary
+
+
+def test_real_turtlebot_stage2_is_healthy_with_the_entropy_scale_unknown():
+    """Success score −10/+100: the rate rose to ~97 % while the entropy fell by > 1 nat; 23 training lines are
+    enough for the run-wide comparison, but without --action-dim only the fall, not the level, can be judged."""
+    dx = real_diagnosis("dreamerv3-torch_turtlebot_stage2_10")
+    assert dx.verdict == "HEALTHY"
+    fell = shown(dx, "entropy_fell_so_far")
+    assert fell.holds and fell.numbers["mean_now"] < -1.0 < fell.numbers["mean_early"] + 1.0
+    assert dx.confidence < 0.6 and any("--action-dim" in n for n in dx.notes)
+    # Told the action dim, the level is judged too, and the confidence rises.
+    told = real_diagnosis("dreamerv3-torch_turtlebot_stage2_10", action_dim=2)
+    assert told.verdict == "HEALTHY" and told.confidence > dx.confidence
+    assert told.scale.dist == "bounded_normal"
+
+
+def test_real_turtlebot_stage1_is_undecided_for_a_stated_reason():
+    """Three training lines: the doctor says so, with the values, and what to log instead."""
+    dx = real_diagnosis("dreamerv3-torch_turtlebot_stage1_10")
+    assert dx.verdict == "UNDECIDED"
+    assert "has 3 points" in dx.summary and "actor_entropy" in dx.summary
+    assert "policy/entropy" in dx.fixes[0].action and "every ~" in dx.fixes[0].action
+    assert any("score_rose_so_far" in n for n in dx.notes)  # what the logs do show: the score rose
+    rose = shown(dx, "score_rose_so_far")
+    assert rose.holds and rose.numbers["mean_now"] == pytest.approx(100.0)  # every episode now reaches the goal
+
+
+def test_seed_example_csv_is_the_bonus_at_the_clamp_with_the_impossible_entropy_finding():
+    """docs/seed_example.csv: the question's numbers (13.67 flat, |adv| ≈ 0.05, ±10 scores, 4-D) in
+    NaturalDreamer's CSV format — a reconstruction, not the user's log."""
+    from dreamscope.logs import read_run
+
+    dx = diagnose(read_run(SEED_EXAMPLE), action_dim=4)
+    finding = dx.findings[0]
+    assert finding.code == "IMPOSSIBLE_ENTROPY"
+    assert finding.numbers["logged_entropy"] == pytest.approx(13.67, abs=0.01)
+    assert "log σ pinned at the upper clamp 2" in finding.detail["explanation"]
+    assert dx.verdict == "BONUS_DOMINATES" and dx.answer == "cause"
+    assert "pinned at its clamp" in dx.summary and "bonus is the likely cause" in dx.summary
+    assert dx.confidence < 0.55  # drift, σ and saturation are inferred, not logged
+    undecided = {u["check"] for u in dx.undecided}
+    assert {"bonus_drift", "adv_weak"} <= undecided
+    assert not shown(dx, "saturated").decisive
+    assert "η = 0" in dx.intervention
+
+
+def test_junk_values_never_crash_the_doctor(tmp_path):
+    """Negative stds (log → NaN) and noise everywhere: a verdict comes out, no exception."""
+    import json as _json
+
+    rng = np.random.default_rng(0)
+    keys = ("policy/entropy", "policy/std_mean", "policy/saturation_frac", "actor/logstd_push_pg",
+            "actor/logstd_push_ent", "adv_norm/abs_mean", "return/scale", "episode/score")
+    with open(tmp_path / "metrics.jsonl", "w") as f:
+        for i in range(500):
+            f.write(_json.dumps({"step": 16 * i, **{k: float(rng.normal()) for k in keys}}) + "\n")
+    (tmp_path / "meta.json").write_text(_json.dumps({"action_dim": 4, "dist": "tanh_normal", "eta": 3e-3}))
+    from dreamscope.logs import read_run
+
+    assert diagnose(read_run(tmp_path)).verdict

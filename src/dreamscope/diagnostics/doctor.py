@@ -221,10 +221,61 @@ def trend_test(x, y) -> Trend:
 
 def _blocked(steps: np.ndarray, values: np.ndarray, blocks: int) -> tuple[np.ndarray, np.ndarray]:
     """Block means of steps and block medians of values: fewer, less autocorrelated points."""
+    finite = np.isfinite(values)
+    steps, values = steps[finite], values[finite]
     if len(values) <= blocks:
         return steps.astype(np.float64), values
     groups = np.array_split(np.arange(len(values)), blocks)
     return (np.array([steps[g].mean() for g in groups]), np.array([np.median(values[g]) for g in groups]))
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One-sided Mann–Whitney test that ``late`` sits above ``early`` (normal approximation, tie-corrected)."""
+
+    n_early: int
+    n_late: int
+    u: float
+    z: float
+    p_up: float  # P-value for "late > early"
+    p_down: float  # P-value for "late < early"
+    mean_early: float
+    mean_late: float
+
+
+def shift_test(early, late) -> Shift:
+    """Rank test of two samples; needs at least one finite point in each.
+
+    Rank-based like the trend test, so it does not care that a score is bimodal (−10 or +100)
+    or that a series jumped to a plateau, where a Theil–Sen slope is 0 because most pairs tie.
+    """
+    a = np.asarray(early, dtype=np.float64)
+    b = np.asarray(late, dtype=np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        raise ValueError(f"a shift test needs points in both samples, got {n1} and {n2}")
+    both = np.concatenate([a, b])
+    order = np.argsort(both, kind="stable")
+    ranks = np.empty(len(both))
+    sorted_vals = both[order]
+    # average ranks over ties
+    _, first, counts = np.unique(sorted_vals, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    u = float(ranks[n1:].sum() - n2 * (n2 + 1) / 2.0)  # pairs where late > early (ties count ½)
+    n = n1 + n2
+    mu = n1 * n2 / 2.0
+    var = n1 * n2 / 12.0 * ((n + 1) - float(np.sum(counts**3 - counts)) / (n * (n - 1)) if n > 1 else 0.0)
+    if var > 0:
+        sd = math.sqrt(var)
+        z = (u - mu) / sd
+        # continuity correction towards each one-sided alternative
+        p_up = 0.5 * math.erfc((u - mu - 0.5) / sd / math.sqrt(2.0))
+        p_down = 0.5 * math.erfc((mu - u - 0.5) / sd / math.sqrt(2.0))
+    else:  # every value equal: no evidence either way
+        z, p_up, p_down = 0.0, 1.0, 1.0
+    return Shift(n1, n2, u, z, min(p_up, 1.0), min(p_down, 1.0), float(a.mean()), float(b.mean()))
 
 
 # --------------------------------------------------------------------------------------
@@ -304,14 +355,17 @@ def _meta_logstd(meta: dict, dist: str) -> tuple[float, float, bool]:
 
 
 def _infer_dist(explanation) -> tuple[str, float, float, str]:
-    """Read the distribution off the fingerprint of the run's highest logged entropy."""
+    """Read the distribution off the fingerprint of the run's highest (or pinned) logged entropy."""
     from dreamscope.fingerprint import KNOWN_STD_BOUNDS
 
     upper = [m for m in explanation.bound_matches if m.side == "upper"]
-    if upper:
-        bounds = next(b for b in KNOWN_STD_BOUNDS if b.codebase == upper[0].codebase)
+    lower = [m for m in explanation.bound_matches if m.side == "lower"]
+    for matches, where in ((upper, "upper clamp"), (lower, "lower bound")):
+        if not matches:
+            continue
+        bounds = next(b for b in KNOWN_STD_BOUNDS if b.codebase == matches[0].codebase)
         dist = "bounded_normal" if "BoundedNormal" in bounds.codebase else "tanh_normal"
-        why = f"its log σ {explanation.log_std:.3f} sits on the upper clamp of {bounds.codebase} ({bounds.rule})"
+        why = f"its log σ {explanation.log_std:.3f} sits on the {where} of {bounds.codebase} ({bounds.rule})"
         return dist, bounds.log_std_min, bounds.log_std_max, why
     if explanation.possible_bounded_normal:
         lo, hi = DEFAULT_LOGSTD["bounded_normal"]
@@ -494,7 +548,9 @@ class _Checks:
     def trend(self, steps: np.ndarray, values: np.ndarray, spread: float,
               start: int | None = None) -> tuple[Trend, float]:
         """(trend, Theil–Sen change over [start, stop) in units of ``spread``); needs ``min_points`` points."""
-        t = trend_test(*_blocked(steps, values, self.th.trend_blocks))
+        x, y = _blocked(steps, values, self.th.trend_blocks)
+        # Too few finite values (e.g. log of a non-positive std) is no evidence of a trend.
+        t = trend_test(x, y) if len(y) >= 3 else Trend(n=len(y), s=0.0, z=0.0, p=1.0, slope=0.0)
         change = t.slope * (self.stop - (self.start if start is None else start))
         return t, change / spread if spread > 0 else (0.0 if change == 0 else math.copysign(math.inf, change))
 
@@ -507,6 +563,9 @@ class _Checks:
         values = self.run.get(name).values
         values = values[np.isfinite(values)]
         lo, hi = np.percentile(values, self.th.spread_percentiles) if len(values) else (0.0, 0.0)
+        if hi == lo and len(values):
+            # More than 90 % of the values are one number (a success score): the full range is the spread.
+            lo, hi = float(values.min()), float(values.max())
         return float(hi - lo)
 
     def signal_trend(self, name: str, start: int | None = None, tests: int = 1) -> tuple[int | None, dict]:
@@ -539,6 +598,21 @@ class _Checks:
             + ("the policy is at its floor, near deterministic" if low else "not at the floor"))
 
     def entropy_trend(self) -> None:
+        if not self.scale.usable and self.run.get("policy/entropy") is not None:
+            # Floor and ceiling unknown: a direction needs no scale, so judge it in nats against
+            # the run's own spread of the entropy, like any other signal; say so.
+            steps, raw = self.points("policy/entropy")
+            if len(raw) >= self.th.min_points:
+                t, rel = self.trend(steps, raw, self._spread("policy/entropy"))
+                direction = self._direction(t, rel, self.th.trend_min_change)
+                nums = {"mk_z": t.z, "p": t.p, "change_per_spread": rel, "tested_blocks": t.n}
+                for name, sign, word in (("entropy_rising", 1, "rising"), ("entropy_falling", -1, "falling")):
+                    holds = direction == sign
+                    self.results[name] = Evidence(
+                        name, "policy/entropy (nats; floor/ceiling unknown)", holds, nums, (self.start, self.stop),
+                        f"Mann–Kendall p = {_fmt(t.p)}, change {_fmt(rel)} of the run's entropy spread: entropy "
+                        + (word if holds else f"not significantly {word}"))
+                return
         got = self.entropy_or_missing("entropy_rising", "entropy_falling")
         if got is None:
             return
@@ -552,6 +626,81 @@ class _Checks:
                 name, "policy/entropy", holds, nums, (self.start, self.stop),
                 f"Mann–Kendall p = {_fmt(t.p)}, change {_fmt(change)} of the floor–ceiling range: entropy "
                 + (word if holds else f"not significantly {word}"))
+
+    # ---- the run as a whole: now against its early stretch
+    def early_and_now(self, name: str) -> tuple[tuple[int, int], tuple[int, int], np.ndarray, np.ndarray]:
+        """(early range, now range, early values, now values) of ``name``; see ``Thresholds.early_frac``.
+
+        The early stretch starts at the signal's own first point (training signals begin after
+        the prefill, episode scores before it), so that it holds that signal's earliest values.
+        """
+        series = self.run.get(name)
+        first = self.run_start
+        if series is not None:
+            finite = series.steps[np.isfinite(series.values)]
+            if len(finite) and finite[0] < self.stop:
+                first = max(first, int(finite[0]))
+        early_end = max(first + int(round(self.th.early_frac * (self.stop - first))), first + 1)
+        now_start = max(self.start, early_end)
+        if series is None:
+            return (first, early_end), (now_start, self.stop), np.empty(0), np.empty(0)
+        a = series.window(first, early_end).values
+        b = series.window(now_start, self.stop).values
+        return (first, early_end), (now_start, self.stop), a[np.isfinite(a)], b[np.isfinite(b)]
+
+    def _shift_evidence(self, check: str, name: str, up: bool, transform=None, unit: float | None = None,
+                        min_change: float | None = None, signal: str | None = None) -> Evidence:
+        """Has ``name`` moved ``up`` (or down) from the run's early stretch to now, significantly and by enough?"""
+        th = self.th
+        early_rng, now_rng, early, now = self.early_and_now(name)
+        window = (self.run_start, self.stop)
+        if len(early) < th.min_points or len(now) < th.min_points:
+            series = self.run.get(name)
+            if series is None or len(series) == 0:
+                return self._missing(check, name, f"not logged: {name}")
+            return Evidence(check, signal or name, None, {"points_early": len(early), "points_now": len(now)}, window,
+                            f"{len(early)} point(s) of {name} in the run's early stretch (steps {early_rng[0]}–"
+                            f"{early_rng[1]}) and {len(now)} now (steps {now_rng[0]}–{now_rng[1]}): each needs "
+                            f"{th.min_points} to compare")
+        if transform is not None:
+            early, now = transform(early), transform(now)
+        if unit is None:
+            # The spread of the two stretches being compared (P5–P95 of both together, their full
+            # range if that is 0): a run that sat at one score for most of its length would make
+            # the run-wide P5–P95 tiny and any change look huge.
+            pooled = np.concatenate([early, now])
+            lo, hi = np.percentile(pooled, th.spread_percentiles)
+            unit = float(hi - lo) if hi > lo else float(pooled.max() - pooled.min())
+            min_change = th.trend_min_change if min_change is None else min_change
+            unit_word = "of the two stretches' spread (P5–P95)"
+        else:
+            unit_word = "of the floor–ceiling range"
+        sh = shift_test(early, now)
+        diff = sh.mean_late - sh.mean_early
+        rel = diff / unit if unit > 0 else (0.0 if diff == 0 else math.copysign(math.inf, diff))
+        p = sh.p_up if up else sh.p_down
+        holds = p < th.trend_alpha and (rel if up else -rel) >= min_change
+        word, not_word = ("rose", "did not rise") if up else ("fell", "did not fall")
+        nums = {"mean_early": sh.mean_early, "mean_now": sh.mean_late, "change": rel, "p": p,
+                "points_early": sh.n_early, "points_now": sh.n_late, "early_start": early_rng[0],
+                "early_stop": early_rng[1]}
+        return Evidence(
+            check, signal or name, holds, nums, window,
+            f"{name} {word if holds else not_word} "
+            f"since the run's early stretch: mean {_fmt(sh.mean_early)} in steps {early_rng[0]}–{early_rng[1]} "
+            f"→ {_fmt(sh.mean_late)} in steps {now_rng[0]}–{now_rng[1]} (Mann–Whitney p = {_fmt(p)}, "
+            f"change {_fmt(rel)} {unit_word})")
+
+    def so_far(self) -> None:
+        self.results["score_rose_so_far"] = self._shift_evidence("score_rose_so_far", "episode/score", up=True)
+        if self.scale.usable:
+            self.results["entropy_fell_so_far"] = self._shift_evidence(
+                "entropy_fell_so_far", "policy/entropy", up=False, transform=self.scale.normalise, unit=1.0,
+                min_change=self.th.trend_min_change_entropy)
+        else:
+            self.results["entropy_fell_so_far"] = self._shift_evidence(
+                "entropy_fell_so_far", "policy/entropy", up=False,
+                signal="policy/entropy (nats; floor/ceiling unknown)")
 
     def sigma_pinned(self) -> None:
         for check, frac_name, side in (("sigma_at_ceiling", "policy/std_at_upper_frac", "upper"),
@@ -586,7 +735,7 @@ class _Checks:
         holds = norm >= edge if side == "upper" else norm <= 1.0 - edge
         return Evidence(
             check, signal, holds, {"logstd_normalised": norm}, (self.start, self.stop),
-            f"mean log σ at {norm:.2f} of its range ({frac_name} not logged): "
+            f"mean log σ at {norm if abs(norm) >= 0.005 else 0.0:.2f} of its range ({frac_name} not logged): "
             f"σ {'is' if holds else 'is not'} at the {side} bound on average")
 
     def sigma_rising(self) -> None:
@@ -614,14 +763,41 @@ class _Checks:
     def saturated(self) -> None:
         sat = self.level("policy/saturation_frac")
         if sat is None:
-            self.results["saturated"] = self._missing("saturated", "policy/saturation_frac",
-                                                      self._why_missing("policy/saturation_frac"))
+            inferred = self._saturation_from_sigma()
+            self.results["saturated"] = inferred or self._missing("saturated", "policy/saturation_frac",
+                                                                  self._why_missing("policy/saturation_frac"))
             return
         holds = sat >= self.th.saturation_high
         self.results["saturated"] = Evidence(
             "saturated", "policy/saturation_frac", holds, {"saturation_frac": sat}, (self.start, self.stop),
             f"{sat:.0%} of action components at |a| > 0.99 ({'≥' if holds else '<'} {self.th.saturation_high:.0%}): "
             + ("bang-bang actions; the gradient through the mean vanishes there" if holds else "actions not saturated"))
+
+    def _saturation_from_sigma(self) -> Evidence | None:
+        """Saturation of a tanh-squashed Gaussian whose σ was read as pinned at its ceiling (not logged).
+
+        With mean log σ at the top of its range every dim is near the clamp, and for a Gaussian
+        pre-activation the fraction outside |tanh x| ≤ 0.99 is smallest at μ = 0, so
+        erfc(atanh(0.99)/(σ√2)) is a lower bound on what the policy saturates. Marked inferred
+        (not decisive): it counts half in the confidence.
+        """
+        from dreamscope.dists import SATURATION_THRESHOLD
+
+        ceiling = self.results.get("sigma_at_ceiling")
+        lo, hi = self.scale.logstd_lo, self.scale.logstd_hi
+        if (self.scale.dist != "tanh_normal" or ceiling is None or ceiling.holds is not True
+                or "logstd_normalised" not in ceiling.numbers or lo is None or hi is None):
+            return None
+        log_std = lo + ceiling.numbers["logstd_normalised"] * (hi - lo)
+        std = math.exp(log_std)
+        sat = math.erfc(math.atanh(SATURATION_THRESHOLD) / (std * math.sqrt(2.0)))
+        holds = sat >= self.th.saturation_high
+        return Evidence(
+            "saturated", f"inferred from {ceiling.signal}", holds, {"saturation_frac_lower_bound": sat, "std": std},
+            (self.start, self.stop),
+            f"policy/saturation_frac not logged; a tanh-squashed Gaussian at σ ≈ {std:.3g} (log σ {log_std:.2f}, read "
+            f"off {ceiling.signal}) puts ≥ {sat:.0%} of action components at |a| > 0.99 (μ = 0 is the least): "
+            + ("bang-bang actions" if holds else "not saturated at μ = 0"), decisive=False)
 
     def bonus_drift(self) -> None:
         """Does the bonus's mean push on log σ outweigh the policy gradient's over this window?"""
@@ -649,18 +825,22 @@ class _Checks:
             else:
                 decisive = abs(m_pg) - th.drift_z * se > margin or not up
             direction = "up" if m_pg < 0 else "down"
+            if m_ent == 0:
+                what = (f"mean PG push on log σ {_fmt(m_pg)} ± {_fmt(se)} (pointing {direction}); the bonus is off "
+                        "(η = 0): it cannot be what moves σ")
+            else:
+                what = (f"mean PG push on log σ {_fmt(m_pg)} ± {_fmt(se)} (pointing {direction}) "
+                        f"vs the bonus's {_fmt(m_ent)} (pointing {'up' if up else 'down'}): |PG|/|bonus| = "
+                        f"{_fmt(ratio)} "
+                        + (f"< {th.drift_dominance:g}, so the bonus is what moves σ" if holds
+                           else f"≥ {th.drift_dominance:g}, so the policy gradient decides where σ goes" if up
+                           else "— the bonus pushes σ down here")
+                        + ("" if decisive else f" (within {th.drift_z:g} standard errors: not decisive)"))
             push = Evidence(
                 "bonus_drift", f"actor/logstd_push_pg vs {ent_src}", holds,
                 {"push_ent_mean": m_ent, "push_pg_mean": m_pg, "push_pg_se": se, "pg_to_ent": ratio,
                  "updates": len(pg), "batch_means": len(blocks)},
-                (self.start, self.stop),
-                f"mean PG push on log σ {_fmt(m_pg)} ± {_fmt(se)} (pointing {direction}) "
-                f"vs the bonus's {_fmt(m_ent)} (pointing {'up' if up else 'down'}): |PG|/|bonus| = {_fmt(ratio)} "
-                + (f"< {th.drift_dominance:g}, so the bonus is what moves σ" if holds
-                   else f"≥ {th.drift_dominance:g}, so the policy gradient decides where σ goes" if up
-                   else "— the bonus pushes σ down here")
-                + ("" if decisive else f" (within {th.drift_z:g} standard errors: not decisive)"),
-                decisive)
+                (self.start, self.stop), what, decisive)
         drift = self.level("actor/ent_to_pg_drift_ratio")
         ratio_ev = None
         if drift is not None:
@@ -778,18 +958,17 @@ class _Checks:
                else "— it leaves the advantages their variance"))
 
     def score_trends(self) -> None:
-        for check, start, where in (("score_rising", None, "in this window"),
-                                    ("score_rose_so_far", self.run_start, "since the run's start")):
-            direction, nums = self.signal_trend("episode/score", start)
-            window = (self.start if start is None else start, self.stop)
+        direction, nums = self.signal_trend("episode/score")
+        window = (self.start, self.stop)
+        for check, sign, word in (("score_rising", 1, "rise"), ("score_falling", -1, "fall")):
             if direction is None:
                 self.results[check] = Evidence(check, "episode/score", None, {}, window,
                                                self._why_missing("episode/score"))
                 continue
             self.results[check] = Evidence(
-                check, "episode/score", direction == 1, nums, window,
-                f"score {'rises' if direction == 1 else 'falls' if direction == -1 else 'does not rise'} {where} "
-                f"(Mann–Kendall p = {_fmt(nums['p'])}, "
+                check, "episode/score", direction == sign, nums, window,
+                f"score {'rises' if direction == 1 else 'falls' if direction == -1 else 'does not ' + word} "
+                f"in this window (Mann–Kendall p = {_fmt(nums['p'])}, "
                 f"Theil–Sen change {_fmt(nums['change_per_spread'])} of its spread)")
 
     def signal_rising(self) -> None:
@@ -847,6 +1026,7 @@ class _Checks:
         self.head_misses()
         self.critic_trivial()
         self.score_trends()
+        self.so_far()
         self.signal_rising()
         self.dips()
         return self.results
@@ -860,7 +1040,9 @@ class _Checks:
 @dataclass(frozen=True)
 class _Fire:
     factor: float  # confidence multiplier (1 measured, less when inferred or within noise)
-    note: str | None = None
+    note: str | None = None  # a caveat: what was inferred or missing
+    reading: str | None = None  # how the verdict was reached, when the rule has several ways; joins the summary
+    support: tuple[tuple[str, bool], ...] | None = None  # replaces the rule's supporting checks for this way
 
 
 @dataclass(frozen=True)
@@ -878,12 +1060,32 @@ def _h(c: dict[str, Evidence], name: str) -> bool | None:
 
 def _fires_bonus(c, th):
     sigma_up = _h(c, "sigma_at_ceiling") is True or _h(c, "sigma_rising") is True
+    if _h(c, "saturated") is False and c["saturated"].decisive and _no_signal_core(c) is not None:
+        # The bonus may be what moves σ, but with the actions measured unsaturated the policy
+        # gradient through the mean is intact: it is not what blocks learning. The advantages
+        # carry nothing (and a mechanism says why), so the missing signal is the answer.
+        return None
     if _h(c, "bonus_drift") is True and sigma_up:
         return _Fire(1.0 if c["bonus_drift"].decisive else th.confidence_within_noise)
+    # σ in the top quarter of its range with bang-bang actions, and the bonus's drift the larger:
+    # σ is on its way to the clamp (the last stretch is slow where log σ is squashed into its
+    # bounds, so neither "pinned" nor a significant rise shows yet), and it is the bonus that
+    # holds it there. Saturation ≥ ½ needs σ several times the action range, so an unsquashed
+    # σ ≤ 1 head does not get here from σ alone.
+    if _h(c, "bonus_drift") is True and _h(c, "entropy_high") is True and _h(c, "saturated") is True:
+        return _Fire(1.0 if c["bonus_drift"].decisive else th.confidence_within_noise,
+                     "σ is in the top quarter of its range and the actions are bang-bang, but σ is not yet pinned "
+                     "at the clamp nor rising significantly: the bonus's drift is what holds it there")
     if _h(c, "bonus_drift") is None and _h(c, "sigma_at_ceiling") is True and _h(c, "saturated") is True:
+        sat_note = ("" if c["saturated"].decisive else
+                    "; saturation not logged either: read off σ (" + _fmt(c["saturated"].numbers.get(
+                        "saturation_frac_lower_bound", math.nan)) + " at μ = 0)")
         return _Fire(th.confidence_inferred,
                      "drift not logged: inferred from σ pinned at its ceiling with saturated actions — the "
-                     "pre-tanh bonus pushes log σ up by η per dim at every σ, and nothing else pins it there")
+                     "pre-tanh bonus pushes log σ up by η per dim at every σ, and nothing else pins it there"
+                     + sat_note,
+                     "σ is pinned at its clamp and the bonus is the likely cause; the drift that would prove it "
+                     "was not logged, so confidence is lowered.")
     return None
 
 
@@ -891,40 +1093,92 @@ def _fires_collapse(c, th):
     if not (_h(c, "entropy_low") is True or _h(c, "sigma_at_floor") is True):
         return None
     rose = _h(c, "score_rose_so_far")
+    level = c["entropy_low"].numbers.get("normalised") if _h(c, "entropy_low") is not None else None
+    at = f" ({level + 0.0 if abs(level) >= 0.005 else 0.0:.2f} of its floor–ceiling range)" if level is not None else ""
     if rose is None:
+        why = c["score_rose_so_far"].implies
         return _Fire(th.confidence_inferred,
-                     "episode/score missing: whether returns rose before the floor (convergence) could not be decided")
-    return None if rose else _Fire(1.0)
+                     f"episode/score: {why} — whether returns rose before the floor (convergence) could not be decided",
+                     f"The entropy is at its floor{at}; returns could not be checked ({why}), so convergence is not "
+                     "ruled out: confidence lowered.")
+    return None if rose else _Fire(1.0, None, f"The entropy is at its floor{at} and the score has not risen since "
+                                               "the run's early stretch.")
 
 
 def _fires_dips(c, th):
     return _Fire(1.0) if _h(c, "dips") is True and _h(c, "score_rising") is not True else None
 
 
-def _fires_no_signal(c, th):
+def _no_signal_core(c) -> str | None:
+    """"measured" / "inferred" when the advantages carry no signal and a mechanism says why, else None."""
     if _h(c, "signal_rising") is True:
         return None
     mechanisms = sum(_h(c, n) is True for n in ("return_scale_under", "head_misses", "critic_trivial"))
     if _h(c, "adv_weak") is True and mechanisms >= 1:
-        if _h(c, "bonus_drift") is True:
-            return _Fire(1.0, "the bonus outweighs the PG's drift on σ, yet σ is neither at its ceiling nor rising: "
-                              "if σ starts climbing to the ceiling this becomes BONUS_DOMINATES")
-        return _Fire(1.0)
+        return "measured"
     if _h(c, "adv_weak") is None and mechanisms >= 2:
+        return "inferred"
+    return None
+
+
+def _fires_no_signal(c, th):
+    core = _no_signal_core(c)
+    if core is None:
+        return None
+    if core == "inferred":
         return _Fire(th.confidence_inferred,
                      "advantage scale not logged: inferred from the return scale, reward head and critic")
-    return None
+    if _h(c, "bonus_drift") is True:
+        if _h(c, "sigma_at_ceiling") is True or _h(c, "sigma_rising") is True:
+            sat = c["saturated"].numbers.get("saturation_frac")
+            only = f"only {sat:.0%} of the actions are saturated" if sat is not None else "the actions are not saturated"
+            return _Fire(1.0, f"the bonus is what moves σ (up, to or towards its ceiling), but {only}, "
+                              "so the policy gradient through the mean is intact: the bonus is not what "
+                              "blocks learning, the missing signal is — lowering η alone would not help",
+                         "The bonus holds σ at its ceiling only because nothing else pushes on it: the advantages "
+                         "are ≈ 0.")
+        return _Fire(1.0, "the bonus outweighs the PG's drift on σ, yet σ is neither at its ceiling nor rising: "
+                          "if σ starts climbing to the ceiling with saturated actions this becomes BONUS_DOMINATES")
+    return _Fire(1.0)
 
 
 def _fires_exploring(c, th):
     return _Fire(1.0) if _h(c, "entropy_high") is True and _h(c, "signal_rising") is True else None
 
 
+#: What supports "converged to a plateau": the whole-run movement and the present flatness.
+_PLATEAU_SUPPORT = (("entropy_fell_so_far", True), ("entropy_high", False), ("entropy_rising", False),
+                    ("score_falling", False), ("saturated", False), ("sigma_at_ceiling", False))
+
+
 def _fires_healthy(c, th):
     if _h(c, "score_rising") is True and _h(c, "entropy_high") is not True and _h(c, "entropy_rising") is not True:
         return _Fire(1.0)
     if _h(c, "entropy_low") is True and _h(c, "score_rose_so_far") is True:
-        return _Fire(1.0, "entropy at its floor after returns rose: converged")
+        rose, level = c["score_rose_so_far"].numbers, c["entropy_low"].numbers["normalised"]
+        return _Fire(1.0, "entropy at its floor after returns rose: converged",
+                     f"Converged: the entropy sits at its floor ({level:.2f} of its floor–ceiling range) after the "
+                     f"score rose (mean {_fmt(rose['mean_early'])} → {_fmt(rose['mean_now'])}).")
+    # The run as a whole: returns rose since its early stretch while the entropy fell, and now
+    # neither moves the wrong way (score not falling, entropy not rising, not at the ceiling).
+    # A converged run's late windows are flat, so judging them alone would leave nothing to say.
+    if (_h(c, "score_rose_so_far") is True and _h(c, "entropy_fell_so_far") is True
+            and _h(c, "entropy_high") is not True and _h(c, "entropy_rising") is not True
+            and _h(c, "score_falling") is not True):
+        rose, fell = c["score_rose_so_far"].numbers, c["entropy_fell_so_far"].numbers
+        level = c["entropy_high"].numbers.get("normalised") if _h(c, "entropy_high") is not None else None
+        where = ("" if level is None else
+                 f", now at {level:.2f} of its floor–ceiling range" if level > th.entropy_low_norm else
+                 ", now at its floor")
+        reading = (f"Converged to a plateau: over the run the score rose (mean {_fmt(rose['mean_early'])} → "
+                   f"{_fmt(rose['mean_now'])}) while the entropy fell ({_fmt(fell['mean_early'])} → "
+                   f"{_fmt(fell['mean_now'])}{' normalised' if level is not None else ' nats'}{where}); "
+                   "in this window neither moves the wrong way.")
+        if _h(c, "entropy_high") is None:
+            return _Fire(th.confidence_inferred,
+                         "entropy floor/ceiling unknown: its level could not be checked, only that it fell "
+                         "(pass --action-dim and --dist)", reading, _PLATEAU_SUPPORT)
+        return _Fire(1.0, None, reading, _PLATEAU_SUPPORT)
     return None
 
 
@@ -943,21 +1197,26 @@ RULES: tuple[_Rule, ...] = (
           ("bonus_drift", "signal_rising")),
     _Rule("EXPLORING", _fires_exploring, ("entropy_high", "signal_rising"),
           (("score_rising", True), ("bonus_drift", False), ("saturated", False), ("adv_weak", False))),
-    _Rule("HEALTHY", _fires_healthy, ("score_rising", "entropy_high", "entropy_low", "score_rose_so_far"),
+    _Rule("HEALTHY", _fires_healthy, ("score_rising", "entropy_high", "entropy_low", "score_rose_so_far",
+                                      "entropy_fell_so_far", "entropy_rising", "score_falling"),
           (("entropy_falling", True), ("adv_weak", False), ("saturated", False), ("sigma_at_ceiling", False))),
 )
 _RULES_BY_CODE = {r.code: r for r in RULES}
 
 
-def _confidence(rule: _Rule, checks: dict[str, Evidence], factor: float, th: Thresholds) -> float:
+def _confidence(rule: _Rule, checks: dict[str, Evidence], factor: float, th: Thresholds,
+                support: tuple[tuple[str, bool], ...] | None = None) -> float:
     """Base + span × (agreeing − ½·contradicting)/supporting; undecidable support adds nothing."""
+    support = rule.support if support is None else support
     score = 0.0
-    for name, expected in rule.support:
+    for name, expected in support:
         holds = checks[name].holds
         if holds is None:
             continue
-        score += 1.0 if holds == expected else -0.5
-    conf = th.confidence_base + th.confidence_span * score / len(rule.support)
+        # Evidence that is inferred or within its own noise (not decisive) counts half.
+        weight = 1.0 if checks[name].decisive else 0.5
+        score += weight if holds == expected else -0.5 * weight
+    conf = th.confidence_base + th.confidence_span * score / len(support)
     return float(np.clip(conf * factor, th.confidence_floor, th.confidence_base + th.confidence_span))
 
 
@@ -971,11 +1230,12 @@ class WindowVerdict:
     confidence: float
     notes: list[str]
     checks: dict[str, Evidence]
+    reading: str | None = None
 
     def to_dict(self) -> dict:
         return {"index": self.index, "start": self.start, "stop": self.stop, "verdict": self.verdict,
-                "answer": self.answer, "confidence": round(self.confidence, 3), "notes": self.notes,
-                "checks": {k: v.to_dict() for k, v in self.checks.items()}}
+                "answer": self.answer, "confidence": round(self.confidence, 3), "reading": self.reading,
+                "notes": self.notes, "checks": {k: v.to_dict() for k, v in self.checks.items()}}
 
 
 def _decide(index: int, start: int, stop: int, checks: dict[str, Evidence], impossible: bool,
@@ -983,9 +1243,10 @@ def _decide(index: int, start: int, stop: int, checks: dict[str, Evidence], impo
     for rule in RULES:
         fire = rule.fires(checks, th)
         if fire is not None:
-            conf = _confidence(rule, checks, fire.factor, th)
+            conf = _confidence(rule, checks, fire.factor, th, fire.support)
             notes = [fire.note] if fire.note else []
-            return WindowVerdict(index, start, stop, rule.code, VERDICTS[rule.code].answer, conf, notes, checks)
+            return WindowVerdict(index, start, stop, rule.code, VERDICTS[rule.code].answer, conf, notes, checks,
+                                 fire.reading)
     undecided = [c for c in checks.values() if c.holds is None]
     code = "IMPOSSIBLE_ENTROPY" if impossible else "UNDECIDED"
     # Nothing decided: confidence in "undecided" is what fraction of the evidence was there to look at.
@@ -1116,6 +1377,114 @@ def _fingerprint(run: Run, d: int | None, dist_known: bool, edges: np.ndarray, t
         return None
 
 
+@dataclass(frozen=True)
+class _PinnedReading:
+    """An action dim read off an entropy that sits, constant, on a known σ bound."""
+
+    action_dim: int
+    value: float
+    points: int
+    window: tuple[int, int]
+    log_std: float
+    side: str
+    codebases: tuple[str, ...]
+
+
+def _pinned_windows(run: Run, edges: np.ndarray, th: Thresholds) -> list[tuple[float, int, tuple[int, int]]]:
+    """(median, points, window) of each window whose logged entropy is constant: σ held at a bound."""
+    from dreamscope.fingerprint import BOUND_TOL
+
+    series = run.get("policy/entropy")
+    out = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        v = series.window(int(a), int(b)).values
+        v = v[np.isfinite(v)]
+        if len(v) < th.min_points:
+            continue
+        med = float(np.median(v))
+        # BOUND_TOL is per dim; at d = 1 it is the strictest reading of "constant".
+        if np.mean(np.abs(v - med) <= BOUND_TOL) >= th.pinned_points_frac:
+            out.append((med, len(v), (int(a), int(b))))
+    return out
+
+
+def _infer_action_dim(run: Run, edges: np.ndarray, th: Thresholds) -> tuple[_PinnedReading | None, str | None]:
+    """Read d off an entropy pinned at a value that is d × (½ln(2πe) + a known log-σ bound) for one d only.
+
+    A Gaussian policy whose σ sits on its bound logs the same entropy at every step, and that
+    value is d·(½ln(2πe) + log σ_bound) to the fingerprint's tolerance. The reading is taken
+    only when exactly one d ≤ ``infer_max_dim`` fits (any known bound, either side); otherwise
+    (no pinned stretch, no fit, several fits) d stays unknown and the reason is returned.
+    """
+    from dreamscope.dists import GAUSSIAN_ENTROPY_UNIT
+    from dreamscope.fingerprint import BOUND_TOL, KNOWN_STD_BOUNDS
+
+    if run.get("policy/entropy") is None or len(run.get("policy/entropy")) == 0:
+        return None, None
+    pinned = _pinned_windows(run, edges, th)
+    if not pinned:
+        return None, "the logged entropy is never constant over a window, so no σ bound can be read off it"
+    fits: dict[int, _PinnedReading] = {}
+    for value, points, window in pinned:
+        for d in range(1, th.infer_max_dim + 1):
+            log_std = value / d - GAUSSIAN_ENTROPY_UNIT
+            for side in ("upper", "lower"):
+                hits = tuple(b.codebase for b in KNOWN_STD_BOUNDS
+                             if abs(log_std - (b.log_std_max if side == "upper" else b.log_std_min)) < BOUND_TOL)
+                if hits and d not in fits:
+                    fits[d] = _PinnedReading(d, value, points, window, log_std, side, hits)
+    if len(fits) == 1:
+        return next(iter(fits.values())), None
+    values = ", ".join(f"{v:.4g}" for v, _, _ in pinned[:3])
+    if not fits:
+        return None, (f"the entropy is pinned at {values}, but no d ≤ {th.infer_max_dim} puts that on a known σ bound")
+    return None, (f"the entropy is pinned at {values}, which fits a known σ bound for d = "
+                  f"{', '.join(map(str, sorted(fits)))}: ambiguous")
+
+
+#: Signals whose sparseness alone can leave a run undecided, in the order they are reported.
+_DECISIVE_SIGNALS = ("policy/entropy", "episode/score", "adv_norm/abs_mean", "adv/abs_mean", "return/scale",
+                     "policy/std_mean", "policy/saturation_frac", "actor/logstd_push_pg")
+
+
+def _round_down(x: float) -> int:
+    """x rounded down to one significant digit (at least 1): a logging interval to suggest."""
+    if x < 1:
+        return 1
+    mag = 10 ** int(math.floor(math.log10(x)))
+    return int(x // mag * mag)
+
+
+def _thin_signals(run: Run, first: int, last: int, windows: int, th: Thresholds) -> tuple[list[str], list[Fix]]:
+    """Logged signals with too few points for the doctor to judge, said with their numbers and what to log."""
+    need = windows * th.min_points
+    every = _round_down((last - first) / (2 * need))
+    notes, fixes = [], []
+    for name in _DECISIVE_SIGNALS:
+        series = run.get(name)
+        if series is None:
+            continue
+        keep = np.isfinite(series.values)
+        steps, values = series.steps[keep], series.values[keep]
+        n = len(values)
+        if n == 0 or n >= need:
+            continue
+        source = run.sources.get(name)
+        label = (name if not source or source == name else
+                 f"{name} ({source})" if source.startswith("derived") else f"{name} (logged as {source})")
+        listed = ""
+        if n <= 6:
+            listed = (f" (at steps {', '.join(str(int(x)) for x in steps)}: "
+                      f"{' → '.join(_fmt(float(v)) for v in values)})")
+        notes.append(f"{label} has {n} point{'s' if n != 1 else ''} in steps {first}–{last}{listed}: too few to judge "
+                     f"its level or trend — each of the {windows} windows needs {th.min_points}, and a trend test "
+                     "cannot reach p < 0.05 on fewer than 5 points")
+        fixes.append(Fix(f"Log {label} at least every ~{every} steps (≥ {2 * need} lines over a run this long)",
+                         f"each window holds ≥ {th.min_points} points of it and the next diagnosis can judge its "
+                         "level and trend"))
+    return notes, fixes
+
+
 def _extra_findings(windows: list[WindowVerdict]) -> list[Finding]:
     """Cross-check findings: where the per-step gradient ratio would have told the wrong story."""
     out = []
@@ -1148,8 +1517,28 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
     meta, meta_notes = _clean_meta(run.meta)
     d = action_dim if action_dim is not None else meta.get("action_dim")
     dist_known = (dist or meta.get("dist")) in DISTS
-    explanation = _fingerprint(run, d, dist_known, edges, th)
-    scale = entropy_scale(run, action_dim, dist, explanation, meta)
+    pinned, pinned_why = None, None
+    has_refs = run.get("policy/entropy_max") is not None and run.get("policy/entropy_min_ref") is not None
+    if d is None and not has_refs and not dist_known:
+        # Only when nothing about the policy is known: a run that names its distribution but not
+        # its d is diagnosed on what it names (σ, drift), and the d-dependent checks are skipped.
+        pinned, pinned_why = _infer_action_dim(run, edges, th)
+    if pinned is not None:
+        from dreamscope.fingerprint import explain_entropy
+
+        d = pinned.action_dim
+        explanation = explain_entropy(pinned.value, d)
+        meta_notes.append(
+            f"action_dim unknown: read as {d} because the logged entropy is pinned at {pinned.value:.4g} "
+            f"({pinned.points} points of steps {pinned.window[0]}–{pinned.window[1]} within the fingerprint's "
+            f"tolerance) = {d} × (½ln(2πe) {'+' if pinned.log_std >= 0 else '−'} {abs(pinned.log_std):.4f}): "
+            f"a {d}-D Gaussian with σ = {math.exp(pinned.log_std):.4g} on the {pinned.side} bound of "
+            f"{' and of '.join(pinned.codebases)}; no other d ≤ {th.infer_max_dim} fits a known bound; "
+            "pass --action-dim to override")
+        scale = entropy_scale(run, d, dist, explanation, meta)
+    else:
+        explanation = _fingerprint(run, d, dist_known, edges, th)
+        scale = entropy_scale(run, action_dim, dist, explanation, meta)
     impossible, impossible_flags = _impossible_finding(run, scale, edges, explanation, th)
 
     results = []
@@ -1178,7 +1567,7 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
 
     findings = ([impossible] if impossible else []) + _extra_findings(results)
     fixes = list(info.fixes)
-    if verdict == "BONUS_DOMINATES" and _fires_no_signal(rep.checks, th) is not None:
+    if verdict == "BONUS_DOMINATES" and _no_signal_core(rep.checks) is not None:
         fixes += [Fix(f"Then: {f.action}", f.expected_effect) for f in VERDICTS["NO_SIGNAL"].fixes[:2]]
     if impossible and verdict != "IMPOSSIBLE_ENTROPY":
         fixes.append(VERDICTS["IMPOSSIBLE_ENTROPY"].fixes[1])
@@ -1186,18 +1575,36 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
     assumptions = meta_notes + scale.assumptions
     if d is None:
         assumptions.append("action_dim unknown (not in meta, no --action-dim): "
-                           "the d·ln2 bound and the fingerprint were not checked")
+                           "the d·ln2 bound and the fingerprint were not checked"
+                           + (f" ({pinned_why})" if pinned_why else ""))
     if "return_limit" not in meta:
         assumptions.append(f"return normaliser limit assumed {DEFAULT_RETURN_LIMIT:g} (DreamerV3's max(1, S))")
     notes = [n for w in agreeing for n in w.notes]
+    if verdict not in _RULES_BY_CODE:
+        # Undecided: say exactly why — which signals are too thin, what the logs do show — and
+        # make the fixes the specific things to log.
+        thin, thin_fixes = _thin_signals(run, first, last - 1, len(results), th)
+        if scale.floor is None and run.get("policy/entropy") is not None:
+            thin_fixes.append(Fix("Pass --action-dim (and --dist) so that the entropy can be put between its floor "
+                                  "and ceiling", "the entropy's level (high, at the floor) can be judged"))
+        shows = [f"{e.check}: {e.implies}" for e in rep.checks.values() if e.holds is True]
+        notes_front = thin + ([f"What the logs do show (steps {rep.start}–{rep.stop}): " + "; ".join(shows)]
+                              if shows else [])
+        fixes = thin_fixes + [f for f in fixes if f not in thin_fixes]
+    else:
+        notes_front = []
     summary = info.headline
+    if notes_front:
+        summary = f"{info.headline} {notes_front[0]}."
     if verdict in _RULES_BY_CODE:
         agree = f"{len(agreeing)}/{len(recent)} recent windows agree"
         summary = f"{info.headline} (steps {rep.start}–{rep.stop}, {agree})"
+        if rep.reading:
+            summary += " " + rep.reading
     missing = [{"signal": n, "needed_for": WANTED[n]} for n in run.missing(list(WANTED))]
     return Diagnosis(
         verdict=verdict, answer=info.answer, summary=summary, confidence=confidence, evidence=evidence,
-        undecided=undecided, notes=list(dict.fromkeys(notes)),
+        undecided=undecided, notes=list(dict.fromkeys(notes_front + notes)),
         fixes=fixes, intervention=info.intervention, findings=findings, missing_signals=missing, windows=results,
         assumptions=assumptions, warnings=list(run.warnings), scale=scale,
         return_limit=meta.get("return_limit", DEFAULT_RETURN_LIMIT), run_path=str(run.path),

@@ -27,8 +27,19 @@ class Thresholds:
     #: estimate sitting at the uniform's value is not called impossible.
     impossible_margin: float = 0.01
 
+    #: An entropy counts as *pinned* over a window when at least this fraction of its points
+    #: lie within the fingerprint's tolerance (0.01 nats) of the window's median: a σ held on
+    #: its bound logs one value, while a σ that still moves spreads by far more than 0.01
+    #: (one unit of log σ per dim is one nat). 0.9 leaves room for the odd transient batch.
+    pinned_points_frac: float = 0.9
+    #: When neither the run nor the user says how many action dims there are, d is read off a
+    #: pinned entropy only if exactly one d in 1..this puts it on a known σ bound. 32 covers
+    #: every common continuous-control task (humanoid: 17–21); uniqueness, not the cap, is
+    #: what keeps the reading honest, since larger d widen the tolerance (d × 0.01 nats).
+    infer_max_dim: int = 32
+
     # --- std at its bounds and saturation
-    #: ``policy/std_at_upper_frac`` (components within 5 % of the log-std range from the
+    #: ``policy/std_at_upper_frac`` (components within 2 % of the log-std range from the
     #: bound) above one half: the typical action dimension is pinned, not just one outlier.
     pinned_frac: float = 0.5
     #: Without the at-bound fractions, normalised mean log σ this close to a bound (top or
@@ -84,6 +95,15 @@ class Thresholds:
     #: ... measured between these percentiles: P5–P95, the range DreamerV3 normalises returns
     #: by, so one outlier episode does not set the scale.
     spread_percentiles: tuple[float, float] = (5.0, 95.0)
+    #: "Since the run's start" compares the window being judged with the run's early stretch:
+    #: the first fifth of the steps up to that window's end (for the first window, its first
+    #: fifth against the rest). A fifth is long enough to hold a few log lines in a typical
+    #: log (≥ 20 lines per run) and short enough to sit before most of the learning in a run
+    #: that learns. The comparison is a one-sided Mann–Whitney test at ``trend_alpha`` with
+    #: the difference of means as its size (``trend_min_change`` of the spread, or
+    #: ``trend_min_change_entropy`` of the entropy range); a trend test would miss a score
+    #: that jumped to a plateau, whose Theil–Sen slope is 0 (most pairs tie).
+    early_frac: float = 0.2
     #: Fewest points a window needs before a level or a trend is decided from it (at least 3,
     #: the trend test's minimum); a median of fewer is one batch's noise.
     min_points: int = 4
