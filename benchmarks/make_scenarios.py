@@ -9,8 +9,10 @@ loss/*, values rounded to 4 significant digits) and ``meta.json`` (as
 the trainer wrote it, plus a ``scenario`` record: settings, seed, command, wall time,
 torch version, expected verdict). They go to ``tests/fixtures/scenarios/NAME/``;
 ``tests/test_scenarios.py`` asserts the doctor's verdict on each. The script prints one
-table row per scenario: wall time, verdict, confidence. One training at a time, one
-thread (``torch.set_num_threads(1)``): the timings are for one core of a shared 2-core CPU.
+table row per scenario: wall time, updates, verdict, confidence, per-window verdicts; it
+exits non-zero if a verdict is not the expected one. One training at a time, one thread
+(``torch.set_num_threads(1)``): the timings are for one core of a shared 2-core CPU. The
+settings, measured outcomes and timings are tabled in tests/fixtures/scenarios/README.md.
 
 ``--set KEY=VALUE`` changes a setting for an experiment and ``--out DIR`` writes
 elsewhere; fixtures are only ever written from the settings listed here.
@@ -33,8 +35,8 @@ FIXTURES = ROOT / "tests" / "fixtures" / "scenarios"
 
 #: Shared by every scenario: Pendulum-v1 (1-D action, 200-step episodes, dense reward), the
 #: tiny model, a short batch so that one update takes ~0.1 s on one thread, a metric line
-#: every 100 env steps (so each of the doctor's 4 windows holds ~20 lines), the full entropy
-#: signals every 2nd update.
+#: every 100 agent steps (each of the doctor's 4 windows holds 10–20 lines), the full entropy
+#: signals every 2nd update, no checkpoint but the final one.
 BASE = {
     "run.env": "Pendulum-v1",
     "run.prefill": 500,

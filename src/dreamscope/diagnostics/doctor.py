@@ -70,7 +70,7 @@ class VerdictInfo:
 
 
 _PROBE_ETA0 = (
-    "dreamscope probe CKPT with η = 0: if the bonus is the cause, log σ leaves its ceiling "
+    "dreamscope probe RUN_DIR with η = 0: if the bonus is the cause, log σ leaves its ceiling "
     "(std_at_upper_frac and saturation fall) and imagined return rises within a few hundred actor "
     "updates; if neither moves, the missing learning signal is the cause"
 )
@@ -108,7 +108,7 @@ VERDICTS: dict[str, VerdictInfo] = {
                 Fix("Do not tune η first: lowering it alone leaves the entropy where it is",
                     "saves a run; the entropy follows once the advantages carry signal"),
             ),
-            "dreamscope probe CKPT with η = 0 and, separately, with the advantages scaled ×10: with no signal, "
+            "dreamscope probe RUN_DIR with η = 0 and, separately, with the advantages scaled ×10: with no signal, "
             "η = 0 barely moves σ or imagined return, while a reward head that hits the replay's sparse events does",
         ),
         VerdictInfo(
@@ -132,7 +132,7 @@ VERDICTS: dict[str, VerdictInfo] = {
                 Fix("Lower the actor learning rate",
                     "the policy commits more slowly, keeping entropy while returns are uninformative"),
             ),
-            "dreamscope probe CKPT with η × 10: entropy should rise off the floor without imagined return dropping "
+            "dreamscope probe RUN_DIR with η × 10: entropy should rise off the floor without imagined return dropping "
             "if this is a collapse rather than convergence",
         ),
         VerdictInfo(
