@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from dreamscope.diagnostics.doctor import diagnose
 from dreamscope.logs import read_run

@@ -1,7 +1,6 @@
 """The training loop end to end at a tiny size: determinism, kill + resume, config errors."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -273,12 +273,10 @@ class Trainer:
         if self.cfg.run.reward_smoothing == "none":
             self.replay.add(step)
             return
-        from dreamscope.replay import FIELDS
-
         for i, pending in enumerate(self.pending):
-            pending.append({key: step[key][i] for key in FIELDS})
+            pending.append({key: step[key][i] for key in self.replay.data})
             if last[i]:
-                rows = {key: np.stack([row[key] for row in pending]) for key in FIELDS}
+                rows = {key: np.stack([row[key] for row in pending]) for key in self.replay.data}
                 rows["reward"] = self.smooth(rows["reward"])
                 self.replay.extend(i, rows)
                 pending.clear()
