@@ -2,6 +2,7 @@
 
 Accepted specs:
   * ``airhockey``                      dreamscope's sparse-reward task (``dreamscope/AirHockey-v0``)
+  * ``airhockey-dense``                the same with shaping (``dreamscope/AirHockeyDense-v0``)
   * ``Pendulum-v1`` or any Gymnasium id with a Box action space
   * ``dmc:walker-walk``                DeepMind Control Suite via dm_control (domain-task)
   * ``my_package.my_module:MyEnv-v0``  imports the module (which registers the id), then makes it
@@ -16,7 +17,7 @@ import numpy as np
 
 from dreamscope.errors import DreamscopeError
 
-ALIASES = {"airhockey": "dreamscope/AirHockey-v0"}
+ALIASES = {"airhockey": "dreamscope/AirHockey-v0", "airhockey-dense": "dreamscope/AirHockeyDense-v0"}
 
 
 class ActionRepeat(gym.Wrapper):
@@ -89,7 +90,7 @@ def _make_base(spec: str, seed: int | None) -> gym.Env:
     try:
         return gym.make(env_id)
     except gym.error.Error as err:
-        raise DreamscopeError(f"--env {spec!r}: {err}; accepted: airhockey, a Gymnasium id (Pendulum-v1), "
+        raise DreamscopeError(f"--env {spec!r}: {err}; accepted: airhockey, airhockey-dense, a Gymnasium id (Pendulum-v1), "
                               "dmc:DOMAIN-TASK, or module:EnvId") from None
 
 
@@ -103,7 +104,8 @@ def make_env(spec: str, seed: int | None = None, action_repeat: int = 1) -> gym.
         env = gym.wrappers.FlattenObservation(env)
     low, high = env.action_space.low, env.action_space.high
     if not (np.allclose(low, -1) and np.allclose(high, 1)):
-        env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+        ones = np.ones(env.action_space.shape, np.float32)  # float32 bounds: no precision warning
+        env = gym.wrappers.RescaleAction(env, -ones, ones)
     if action_repeat > 1:
         env = ActionRepeat(env, action_repeat)
     return env
