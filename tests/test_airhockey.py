@@ -319,3 +319,18 @@ def test_render_and_gif(tmp_path):
         assert gif.n_frames == result["length"] + 1
     with pytest.raises(DreamscopeError, match="rgb_array"):
         AirHockeyEnv().render()
+
+
+def test_dense_variant_id_gives_the_shaped_rewards_of_reward_dense():
+    from dreamscope.envs.factory import make_env
+
+    actions = np.random.default_rng(5).uniform(-1, 1, (60, 4)).astype(np.float32)
+
+    def rewards(env):
+        env.reset(seed=11)
+        return [env.step(a)[1] for a in actions]
+
+    dense = rewards(make_env("airhockey-dense"))
+    assert dense == rewards(AirHockeyEnv(reward="dense"))
+    assert sum(r not in (0.0, GOAL_REWARD, -GOAL_REWARD) for r in dense) > 50  # shaped almost every step
+    assert set(rewards(make_env("airhockey"))) <= {0.0, GOAL_REWARD, -GOAL_REWARD}

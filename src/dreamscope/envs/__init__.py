@@ -5,6 +5,9 @@ from __future__ import annotations
 from gymnasium.envs.registration import register, registry
 
 AIRHOCKEY_ID = "dreamscope/AirHockey-v0"
+#: The same task with the documented shaping term, named as Gymnasium-Robotics names its dense
+#: variants; a control for the sparse task: does a remedy help once a learning signal exists?
+AIRHOCKEY_DENSE_ID = "dreamscope/AirHockeyDense-v0"
 
 
 def register_envs() -> None:
@@ -14,5 +17,8 @@ def register_envs() -> None:
     ``max_steps`` (250), so no ``max_episode_steps`` is registered: a TimeLimit wrapper would
     only duplicate that. Pass ``max_steps=`` to ``gym.make`` to change it.
     """
+    entry = "dreamscope.envs.airhockey:AirHockeyEnv"
     if AIRHOCKEY_ID not in registry:
-        register(id=AIRHOCKEY_ID, entry_point="dreamscope.envs.airhockey:AirHockeyEnv")
+        register(id=AIRHOCKEY_ID, entry_point=entry)
+    if AIRHOCKEY_DENSE_ID not in registry:
+        register(id=AIRHOCKEY_DENSE_ID, entry_point=entry, kwargs={"reward": "dense"})
