@@ -625,6 +625,20 @@ def test_terminal_summary_fits_a_screen_and_prints_log_strings_literally():
     assert len(text.splitlines()) <= 60
 
 
+def test_terminal_summary_keeps_notes_apart_from_undecided_checks():
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    diagnosis = replace(diagnose(build(bonus_signals())), notes=["the drift was not logged"],
+                        undecided=[{"check": "score_rising", "why": "no episode scores"}])
+    console = Console(record=True, width=200, force_terminal=False)
+    doctor_cli.render(diagnosis, console=console)
+    lines = console.export_text().splitlines()
+    assert "Note: the drift was not logged" in lines
+    assert "Could not decide: score_rising (no episode scores)" in lines
+
+
 # --------------------------------------------------------------------------------------
 # Real runs of other implementations (../shared/realruns), and the seed's numbers
 # --------------------------------------------------------------------------------------

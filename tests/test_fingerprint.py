@@ -96,6 +96,13 @@ def test_ln_17_is_a_uniform_17_way_head(value, d, per_dim, heads):
     assert e.discrete.entropy_per_head == pytest.approx(math.log(17))
 
 
+def test_a_known_continuous_policy_gets_no_discrete_reading():
+    e = explain_entropy(4 * math.log(17), 4, continuous=True)
+    assert e.discrete is None and "ln 17" not in e.summary and "discrete" not in e.summary
+    assert explain_entropy(-1.0, 4, continuous=True).flag_codes.count("NEGATIVE_NOT_DISCRETE") == 0
+    assert e.log_std == explain_entropy(4 * math.log(17), 4).log_std  # the Gaussian reading is unchanged
+
+
 def test_plain_value_is_possible_and_on_no_clamp():
     e = explain_entropy(2.0, 4)
     assert e.possible_action_entropy and e.possible_bounded_normal and e.possible_discrete

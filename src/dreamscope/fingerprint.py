@@ -250,12 +250,14 @@ def _discrete_match(per_dim: float, heads: int, tol: float) -> DiscreteMatch | N
     return None
 
 
-def explain_entropy(value: float, action_dim: int, per_dim: bool = False, tol: float = BOUND_TOL) -> Explanation:
+def explain_entropy(value: float, action_dim: int, per_dim: bool = False, tol: float = BOUND_TOL,
+                    continuous: bool = False) -> Explanation:
     """Read ``value`` (nats; summed over ``action_dim`` dims unless ``per_dim``) every way it can be read.
 
     A Gaussian reading (log σ = VALUE/d − ½ln(2πe)) is always possible; whether σ sits on a
     known clamp, whether the value fits actions in [-1, 1]^d, official DreamerV3's σ range or a
     uniform K-way discrete head, and what a tanh-squashed policy at that σ does, are checked.
+    ``continuous`` (the policy is known to be a Gaussian family) drops the discrete readings.
     Raises :class:`DreamscopeError` for a non-finite value or an action dim below 1.
     """
     from dreamscope.dists import GAUSSIAN_ENTROPY_UNIT, LN2
@@ -273,8 +275,8 @@ def explain_entropy(value: float, action_dim: int, per_dim: bool = False, tol: f
     bn_range = (d * (GAUSSIAN_ENTROPY_UNIT + bn_lo), d * (GAUSSIAN_ENTROPY_UNIT + bn_hi))
     possible_bn = bn_lo - tol <= log_std <= bn_hi + tol
     bn_saturation = _bounded_normal_saturation(std) if possible_bn else None
-    discrete = _discrete_match(h_dim, d, tol)
-    possible_discrete = h_dim >= -tol
+    discrete = None if continuous else _discrete_match(h_dim, d, tol)
+    possible_discrete = not continuous and h_dim >= -tol
 
     flags = [
         Flag(
@@ -304,7 +306,7 @@ def explain_entropy(value: float, action_dim: int, per_dim: bool = False, tol: f
                 f"outside official DreamerV3's [{bn_range[0]:.3f}, {bn_range[1]:.3f}] (σ ∈ [0.1, 1])",
             )
         )
-    if not possible_discrete:
+    if not possible_discrete and not continuous:
         flags.append(Flag("NEGATIVE_NOT_DISCRETE", "negative: a discrete entropy is never below 0"))
     if squashed.saturation > BANG_BANG_FRAC:
         flags.append(

@@ -22,7 +22,8 @@ from dreamscope.diagnostics.thresholds import DEFAULT, Thresholds
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs.schema import Run
 
-DISTS = ("bounded_normal", "tanh_normal", "discrete")
+CONTINUOUS_DISTS = ("bounded_normal", "tanh_normal")
+DISTS = (*CONTINUOUS_DISTS, "discrete")
 GAUSSIAN_DISTS = ("bounded_normal", "tanh_normal")
 #: σ bounds a distribution has when the run's meta does not say (log σ lo, hi).
 DEFAULT_LOGSTD = {"bounded_normal": (math.log(0.1), 0.0), "tanh_normal": (-5.0, 2.0)}
@@ -1357,7 +1358,7 @@ def _impossible_finding(run: Run, scale: EntropyScale, edges: np.ndarray, explan
     return Finding("IMPOSSIBLE_ENTROPY", message, numbers, window, detail), flags
 
 
-def _fingerprint(run: Run, d: int | None, dist_known: bool, edges: np.ndarray, th: Thresholds):
+def _fingerprint(run: Run, d: int | None, dist: str | None, edges: np.ndarray, th: Thresholds):
     """Explanation of the highest window-median logged entropy, when it is needed and can be read.
 
     Needed to infer an unknown distribution, or to explain a value above d·ln2.
@@ -1367,12 +1368,12 @@ def _fingerprint(run: Run, d: int | None, dist_known: bool, edges: np.ndarray, t
     if d is None or run.get("policy/entropy") is None:
         return None
     medians = [m for m in _window_medians(run, "policy/entropy", edges) if math.isfinite(m)]
-    if not medians or (dist_known and max(medians) <= action_entropy_bound(d) * (1.0 + th.impossible_margin)):
+    if not medians or (dist in DISTS and max(medians) <= action_entropy_bound(d) * (1.0 + th.impossible_margin)):
         return None
     from dreamscope.fingerprint import explain_entropy
 
     try:
-        return explain_entropy(max(medians), d)
+        return explain_entropy(max(medians), d, continuous=dist in CONTINUOUS_DISTS)
     except DreamscopeError:
         return None
 
@@ -1516,7 +1517,8 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
     edges = np.unique(np.linspace(first, last, windows + 1).round().astype(np.int64))
     meta, meta_notes = _clean_meta(run.meta)
     d = action_dim if action_dim is not None else meta.get("action_dim")
-    dist_known = (dist or meta.get("dist")) in DISTS
+    known_dist = dist or meta.get("dist")
+    dist_known = known_dist in DISTS
     pinned, pinned_why = None, None
     has_refs = run.get("policy/entropy_max") is not None and run.get("policy/entropy_min_ref") is not None
     if d is None and not has_refs and not dist_known:
@@ -1537,7 +1539,7 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
             "pass --action-dim to override")
         scale = entropy_scale(run, d, dist, explanation, meta)
     else:
-        explanation = _fingerprint(run, d, dist_known, edges, th)
+        explanation = _fingerprint(run, d, known_dist, edges, th)
         scale = entropy_scale(run, action_dim, dist, explanation, meta)
     impossible, impossible_flags = _impossible_finding(run, scale, edges, explanation, th)
 

@@ -166,7 +166,9 @@ def render(diagnosis, console=None, report: str | None = None) -> None:
         console.print(Text(f" (+{len(d.fixes) - TERMINAL_FIXES} more in --json / --html)", style="dim"))
     console.print(Text.assemble(("Confirm: ", "bold"), d.intervention))
 
-    undecided = d.notes + [f"{u['check']} ({u['why']})" for u in d.undecided]
+    for note in d.notes:
+        console.print(Text.assemble(("Note: ", "bold"), note))
+    undecided = [f"{u['check']} ({u['why']})" for u in d.undecided]
     if undecided:
         extra = len(undecided) - TERMINAL_UNDECIDED
         more = f" (+{extra} more in --json)" if extra > 0 else ""
