@@ -160,6 +160,19 @@ def test_interventions_are_applied(cause_run):
     assert float(agent.ac.retnorm.spread) == float(saved["ac.retnorm.hi"] - saved["ac.retnorm.lo"])
 
 
+def test_lr_option_sets_the_probe_step_size(cause_run):
+    """σ leaves the clamp in proportion to the probe's learning rate (LaProp steps scale with lr)."""
+    moved = {}
+    for lr in (3e-4, 3e-3):
+        result = P.probe(cause_run, updates=20, only=["eta0"], lr=lr)
+        assert result.settings["lr"] == lr
+        eta0 = result.get("eta0")
+        moved[lr] = eta0.before["std"] - eta0.after["std"]
+    assert 0 < moved[3e-4] < 0.5 * moved[3e-3]
+    with pytest.raises(DreamscopeError, match="--lr '-1': expected a positive number"):
+        P.run(parse([str(cause_run), "--lr", "-1"]))
+
+
 def test_evaluation_uses_common_random_numbers(symptom_run):
     cfg, agent, replay = P.load_run(symptom_run)
     P.freeze(agent)
