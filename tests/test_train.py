@@ -81,6 +81,7 @@ def test_kill_and_resume_continues_counters_and_replay(tmp_path):
         assert int(replay["total"]) == target  # the replay kept every row up to the checkpoint
     steps = [line["step"] for line in read_metrics(logdir)]
     assert steps == sorted(set(steps)) and steps[-1] == target
+    assert all(step % FAST["run.log_every"] == 0 for step in steps[:-1])  # the same grid before and after the kill
 
 
 def test_config_errors_name_the_key(tmp_path, capsys):

@@ -246,7 +246,8 @@ class Trainer:
                         if "policy/entropy" in interval:
                             bar.entropy = interval["policy/entropy"][-1]
 
-                if self.step - last_log_step >= r.log_every or self.step >= r.steps:
+                # On a fixed grid of steps, so that a resumed run logs at the same steps as an uninterrupted one.
+                if self.step // r.log_every > last_log_step // r.log_every or self.step >= r.steps:
                     elapsed = time.time() - t_interval
                     updates = self.agent.updates - updates_at_log
                     signal_seconds = sum(interval.pop("perf/signals_seconds", []))
