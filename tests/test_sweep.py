@@ -50,6 +50,20 @@ def test_grid_expands_to_the_cartesian_product_times_seeds(tmp_path):
     assert [t.name for t in sweep.plan(parse("--logdir", str(tmp_path), "--seeds", "3"))[1]] == ["seed=3"]
 
 
+def test_config_file_is_shared_by_every_trial_and_set_overrides_it(tmp_path):
+    config = tmp_path / "seed.yaml"
+    config.write_text("actor:\n  dist: tanh_normal\n  entropy_scale: 3.0e-3\nrun:\n  train_ratio: 128\n")
+    args = parse("--logdir", str(tmp_path / "s"), "--config", str(config), "--set", "actor.entropy_scale=1e-3",
+                 "--grid", "actor.entropy_space=distribution,action")
+    _, trials = sweep.plan(args)
+    assert [t.config["actor.entropy_space"] for t in trials] == ["distribution", "action"]
+    for t in trials:
+        assert t.config["actor.dist"] == "tanh_normal" and t.config["run.train_ratio"] == 128.0
+        assert t.config["actor.entropy_scale"] == 1e-3
+    with pytest.raises(DreamscopeError, match="config file .*missing.yaml does not exist"):
+        sweep.plan(parse("--logdir", str(tmp_path / "s"), "--config", str(tmp_path / "missing.yaml")))
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--grid", "actor.entropy_scal=0,1"], "unknown config key 'actor.entropy_scal'; did you mean actor.entropy_scale"),
     (["--grid", "actor.entropy_scale=0,abc"], "actor.entropy_scale='abc' is not a valid float"),

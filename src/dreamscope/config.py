@@ -211,6 +211,14 @@ def apply_preset(cfg: Config, name: str) -> Config:
     return apply_overrides(cfg, values, origin=f"preset {name}")
 
 
+def compose(preset: str, config_file: str | Path | None, overrides: dict[str, str]) -> Config:
+    """The preset, then a YAML file's sections, then dotted overrides: how the CLI builds a run's config."""
+    cfg = apply_preset(Config(), preset)
+    if config_file:
+        cfg = load_yaml(config_file, cfg)
+    return apply_overrides(cfg, overrides)
+
+
 def parse_set_args(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dreamscope.config import PRESETS, Config, apply_overrides, apply_preset, flatten, load_yaml, parse_set_args
+from dreamscope.config import PRESETS, Config, apply_overrides, compose, flatten, load_yaml, parse_set_args
 from dreamscope.errors import DreamscopeError
 
 #: The share of a run's last `episode/score` points that its final score averages.
@@ -45,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sweep directory: one run directory per trial, the results, Tune's state")
     parser.add_argument("--env", help="as in `dreamscope train` (default: airhockey)")
     parser.add_argument("--preset", default="size1m", choices=list(PRESETS), help="model size (default: size1m)")
+    parser.add_argument("--config", help="YAML file of config sections for every trial, applied after the preset")
     parser.add_argument("--steps", type=int, help="agent steps per trial (default: run.steps)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="a config key and the values to try; repeatable: the sweep is their cartesian product")
@@ -103,7 +104,7 @@ class Trial:
 
 
 def base_config(args: argparse.Namespace) -> Config:
-    """The preset, then --env / --steps, then --set: what every trial shares."""
+    """The preset, then --config, then --env / --steps and --set: what every trial shares."""
     overrides = parse_set_args(args.set)
     for key in overrides:
         if key in _OWN_KEYS:
@@ -112,7 +113,7 @@ def base_config(args: argparse.Namespace) -> Config:
         overrides["run.env"] = args.env
     if args.steps is not None:
         overrides["run.steps"] = str(args.steps)
-    return apply_overrides(apply_preset(Config(), args.preset), overrides)
+    return compose(args.preset, args.config, overrides)
 
 
 def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:

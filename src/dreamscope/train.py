@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamscope.config import Config, PRESETS, _all_keys, apply_overrides, apply_preset, dump_yaml, load_yaml, parse_set_args
+from dreamscope.config import Config, PRESETS, _all_keys, compose, dump_yaml, load_yaml, parse_set_args
 from dreamscope.errors import DreamscopeError
 
 CHECKPOINT = "checkpoint.pt"
@@ -52,14 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    cfg = apply_preset(Config(), args.preset)
-    if args.config:
-        cfg = load_yaml(args.config, cfg)
     overrides = parse_set_args(args.set)
     for flag, key in (("env", "run.env"), ("steps", "run.steps"), ("seed", "run.seed")):
         if getattr(args, flag) is not None:
             overrides[key] = str(getattr(args, flag))
-    return apply_overrides(cfg, overrides)
+    return compose(args.preset, args.config, overrides)
 
 
 def run(args: argparse.Namespace) -> int:
