@@ -84,16 +84,19 @@ VERDICTS: dict[str, VerdictInfo] = {
             "Cause: the entropy bonus, not the policy gradient, is what moves σ — it holds σ at its ceiling, "
             "where tanh saturates and the policy gradient through the mean vanishes.",
             (
-                Fix("Cut the entropy scale η by 10× (e.g. 3e-3 → 3e-4, DreamerV3's value) or anneal it to 0",
-                    "log σ drifts off the clamp, saturation falls below one half, entropy starts falling "
-                    "within ~1k updates"),
-                Fix("Control the *action* entropy with a target-entropy controller instead of a fixed bonus on the "
-                    "pre-tanh entropy",
-                    "η adapts so that the real action entropy sits at its target; σ can no longer be walked to "
-                    "the clamp"),
+                Fix("Take the bonus on the *action* entropy (dreamscope: actor.entropy_space=action), or control "
+                    "that entropy with a target-entropy controller",
+                    "σ leaves the clamp and saturation falls to ~0; the action entropy rises to its real ceiling "
+                    "d·ln 2 instead of the pre-tanh one growing without bound (air hockey, the seed's set-up: σ "
+                    "7.4 → 0.8, saturated components 84% → 0%)"),
                 Fix("Lower the log σ ceiling (e.g. log σ ≤ 0, σ ≤ 1) or use a bounded-normal head",
                     "tanh can no longer saturate, so the policy gradient through the mean survives even while "
                     "σ is high"),
+                Fix("Cutting η helps only by far more than 10× (or to 0): LaProp and Adam steps do not scale with "
+                    "the gradient, so while the policy gradient is ~0 (zero-initialised heads, no reward seen yet) "
+                    "any η > 0 walks log σ up at the full learning rate",
+                    "air hockey, the seed's set-up: σ passed 6 within 250 updates at η = 3e-4 as at 3e-3, while "
+                    "the advantages were exactly 0; η = 0 leaves σ where the policy gradient puts it"),
             ),
             _PROBE_ETA0,
         ),
