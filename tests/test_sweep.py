@@ -151,6 +151,8 @@ def test_local_sweep_trains_diagnoses_writes_results_and_does_not_retrain(tmp_pa
         assert trial["answer"] == VERDICTS[trial["verdict"]].answer
         assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["counters"]["step"] == 250
         assert trial["score"] < 0 and 0 <= trial["saturation_frac"] <= 1 and trial["error"] is None
+        logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        assert trial["std"] == pytest.approx([m["policy/std_mean"] for m in logged if "policy/std_mean" in m][-1])
     assert [g["settings"] for g in saved["settings"]] == [{"actor.entropy_scale": "0"}, {"actor.entropy_scale": "3e-3"}]
     assert saved["settings"][0]["score_mean"] == saved["trials"][0]["score"]
     with open(logdir / "sweep.csv") as f:

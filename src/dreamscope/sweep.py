@@ -31,6 +31,8 @@ from dreamscope.errors import DreamscopeError
 FINAL_FRACTION = 0.2
 #: Keys the sweep decides itself: the seed comes from --seeds, and a trial has one CPU.
 _OWN_KEYS = {"run.seed": "use --seeds", "run.threads": "each trial uses one CPU and one torch thread"}
+#: What a trial's summary measures at the end of its run (final score and win rate, last signals).
+_MEASURED = ("score", "win_rate", "entropy", "entropy_action", "std", "saturation_frac")
 #: Config keys a rerun may change without making a finished trial a different run.
 _RESUMABLE_KEYS = {"run.steps"}
 _VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
@@ -220,7 +222,7 @@ def summarise(path: Path) -> dict:
 
     return {"score": final_mean("episode/score"), "win_rate": final_mean("episode/win"),
             "entropy": last("policy/entropy"), "entropy_action": last("policy/entropy_action"),
-            "saturation_frac": last("policy/saturation_frac"),
+            "std": last("policy/std_mean"), "saturation_frac": last("policy/saturation_frac"),
             "verdict": diagnosis.verdict, "answer": diagnosis.answer}
 
 
@@ -327,11 +329,10 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
         row = {"name": t.name, "settings": {k: v for k, v in t.settings.items() if k != "seed"},
                "seed": int(t.settings["seed"]), "directory": t.directory}
         if "error" in out:
-            row.update(dict.fromkeys(("score", "win_rate", "entropy", "entropy_action", "saturation_frac", "seconds")),
-                       verdict="ERROR", answer="error", status="error", error=out["error"])
+            row.update(dict.fromkeys((*_MEASURED, "seconds")), verdict="ERROR", answer="error", status="error",
+                       error=out["error"])
         else:
-            row.update({k: out[k] for k in ("score", "win_rate", "entropy", "entropy_action", "saturation_frac",
-                                            "verdict", "answer", "status", "seconds")}, error=None)
+            row.update({k: out[k] for k in (*_MEASURED, "verdict", "answer", "status", "seconds")}, error=None)
         rows.append(row)
     groups = []
     for settings, members in itertools.groupby(rows, key=lambda r: tuple(r["settings"].items())):
@@ -348,8 +349,8 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
             "trials": rows, "settings": groups}
 
 
-_CSV_COLUMNS = ("seed", "status", "score", "win_rate", "entropy", "entropy_action", "saturation_frac", "verdict",
-                "answer", "score_mean", "score_std", "seconds", "directory", "error")
+_CSV_COLUMNS = ("seed", "status", *_MEASURED, "verdict", "answer", "score_mean", "score_std", "seconds", "directory",
+                "error")
 
 
 def write_csv(result: dict, path: Path) -> None:
@@ -421,7 +422,7 @@ def render(result: dict, console=None) -> None:
                   caption=f"final score: {result['final_score']}; ± is the sample std over seeds")
     for key in result["grid"]:
         table.add_column(key)
-    for column in ("seed", "status", "score", "win", "entropy", "H(action)", "saturated", "verdict", "answer"):
+    for column in ("seed", "status", "score", "win", "entropy", "H(action)", "σ", "saturated", "verdict", "answer"):
         table.add_column(column, justify="right" if column not in ("status", "verdict", "answer") else "left")
     blank = [""] * len(result["grid"])
     for group in result["settings"]:
@@ -430,10 +431,10 @@ def render(result: dict, console=None) -> None:
             setting = [Text(v) for v in row["settings"].values()] if i == 0 else blank
             answer = Text(row["error"] or row["answer"], style=_ANSWER_STYLES.get(row["answer"], ""))
             table.add_row(*setting, str(row["seed"]), row["status"], _fmt(row["score"]), _fmt(row["win_rate"]),
-                          _fmt(row["entropy"]), _fmt(row["entropy_action"]), _fmt(row["saturation_frac"]),
+                          *(_fmt(row[k]) for k in ("entropy", "entropy_action", "std", "saturation_frac")),
                           Text(row["verdict"]), answer)
         spread = "" if group["score_std"] is None else f" ± {_fmt(group['score_std'])}"
-        table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"), *[""] * 5,
+        table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"), *[""] * 6,
                       end_section=True)
     console.print(table)
     console.print(f"written: {Path(result['logdir']) / 'sweep.csv'}, sweep.json, sweep.png")
