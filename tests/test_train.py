@@ -112,15 +112,3 @@ def test_reward_scale_and_smoothing_change_only_what_replay_stores(tmp_path):
     stored = smooth.replay.data["reward"][0, 1:201]
     assert np.all(stored < 0) and np.abs(np.diff(stored)).max() < 3.0
 
-
-def test_shipped_config_files_load_and_hold_the_seeds_set_up():
-    from pathlib import Path
-
-    from dreamscope.config import compose
-
-    files = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
-    assert files
-    for path in files:
-        compose("tiny", path, {})  # every key known, every value of the right type
-    seed = compose("tiny", files[0], {})
-    assert (seed.actor.dist, seed.actor.logstd_max, seed.actor.entropy_scale) == ("tanh_normal", 2.0, 3e-3)
