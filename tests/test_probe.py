@@ -211,6 +211,10 @@ def test_decision_rules_on_synthetic_deltas():
     assert decide(results, gain(0.0, 0.01))[0] == "symptom"
     conclusion, statement = decide(results, gain(0.0, 0.01), drift=10.0)  # a direction K was too short to use
     assert conclusion == "undecided" and "more --updates" in statement
+    # ... unless the imagined returns hardly vary at all: then there is nothing a longer probe could gain.
+    conclusion, statement = P.decide(results, gain(0.0, 0.01), 1.0, 200, pg_drift=10.0, spread=0.04)
+    assert conclusion == "symptom" and "whole spread of imagined returns is 0.04" in statement
+    assert P.decide(results, gain(0.0, 0.01), 1.0, 200, pg_drift=10.0, spread=0.06)[0] == "undecided"
     low = {k: iv(k, flat, std_level=0.2) for k in results}
     conclusion, statement = decide(low, gain(0.0, 0.01))
     assert conclusion == "undecided" and "converged" in statement

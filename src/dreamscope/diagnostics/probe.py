@@ -93,7 +93,9 @@ DEFAULT_THRESHOLDS = ProbeThresholds()
 #              +min_return_effect (upper bounds below it): removing the bonus frees
 #              nothing and ten times the advantages find nothing to learn either; and the
 #              trained σ level is ≥ symptom_min_std_level (the entropy is high) and the
-#              policy gradient's drift at the checkpoint is ≤ pg_drift_max (no direction).
+#              policy gradient's drift at the checkpoint is ≤ pg_drift_max (no direction),
+#              or the return spread S itself is under min_return_effect × scale (the
+#              imagined returns hardly vary: a direction, but nothing worth gaining).
 #   undecided otherwise, with the reason (the bonus helps; the policy still improves as
 #              trained; or the intervals are too wide to call).
 
@@ -257,8 +259,12 @@ def _pm(d: dict) -> str:
 
 
 def decide(results: dict[str, InterventionResult], gain: dict | None, scale: float, updates: int,
-           pg_drift: float, th: ProbeThresholds = DEFAULT_THRESHOLDS, lr: float = math.nan) -> tuple[str, str]:
-    """(conclusion, statement) from the interventions' deltas; see the rules above ProbeThresholds."""
+           pg_drift: float, th: ProbeThresholds = DEFAULT_THRESHOLDS, lr: float = math.nan,
+           spread: float = math.nan) -> tuple[str, str]:
+    """(conclusion, statement) from the interventions' deltas; see the rules above ProbeThresholds.
+
+    ``spread`` is the checkpoint's return spread S (P95 − P5 of λ-returns, before max(limit, ·)).
+    """
     eps = th.min_return_effect
     unit = f"{_g(eps * scale)} return units = {eps:g} × return scale {_g(scale)}"
     over = f"over {updates} actor updates"
@@ -300,6 +306,12 @@ def decide(results: dict[str, InterventionResult], gain: dict | None, scale: flo
                            f"advantages by {ret(adv)} (an effect would be ≥ {unit}) {over}; σ goes from {_g(s0)} to "
                            f"{_g(s1)} and the policy gradient keeps no direction (drift {drift:.2g}; noise gives ≈ 1): "
                            "there is no learning signal to free — the entropy is a symptom")
+    if nothing and level >= th.symptom_min_std_level and spread < eps * scale:
+        return "symptom", (f"removing the entropy bonus ({eta_txt}) {sigma} but changes imagined return by only "
+                           f"{ret(eta0)} (×10 advantages: {ret(adv)}) {over}; the whole spread of imagined returns is "
+                           f"{_g(spread)} return units, under one effect ({unit}): the world model imagines almost "
+                           "no reward to win, so no policy can gain — there is no learning signal to free, and the "
+                           "entropy is a symptom")
     # Undecided: say why.
     if nothing and level >= th.symptom_min_std_level:
         why = (f"imagined return stays flat (η = 0: {ret(eta0)}, ×10 advantages: {ret(adv)}) but without the bonus "
@@ -598,7 +610,8 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
     gain = None
     if "eta0" in per_batch and "trained" in per_batch:
         gain = interval(per_batch["eta0"]["return_norm"] - per_batch["trained"]["return_norm"], thresholds.confidence)
-    conclusion, statement = decide(results, gain, scale, updates, drift, thresholds, optim_cfg.lr)
+    conclusion, statement = decide(results, gain, scale, updates, drift, thresholds, optim_cfg.lr,
+                                   float(ac.retnorm.spread))
     settings = {
         "run_dir": str(run_dir), "updates": updates, "eval_batches": eval_batches, "train_batches": train_batches,
         "starts_per_batch": B * T, "batch_size": B, "batch_length": T, "seed": seed, "device": device,
