@@ -366,19 +366,23 @@ def write_csv(result: dict, path: Path) -> None:
                              *("" if values[c] is None else values[c] for c in _CSV_COLUMNS)])
 
 
-def _setting_label(settings: dict[str, str]) -> str:
-    return "\n".join(f"{k}={v}" for k, v in settings.items()) or "all"
+def _setting_label(settings: dict[str, str], sep: str = "\n") -> str:
+    """``entropy_scale=3e-3`` for ``actor.entropy_scale``: the section adds length, not meaning, in a plot."""
+    return sep.join(f"{k.rpartition('.')[2]}={v}" for k, v in settings.items()) or "all"
 
 
 def write_plot(result: dict, path: Path) -> None:
-    """Final score per setting, seeds as points coloured by verdict, the mean as a bar across them."""
+    """Two panels: final score per setting (seeds as points coloured by verdict, the mean as a bar)
+    and σ over training for every trial (one colour per setting): whether a remedy moved σ off
+    its clamp is read at a glance there."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     groups = result["settings"]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(groups) + 1.5), 4.0))
+    fig, (ax, ax_std) = plt.subplots(1, 2, figsize=(max(4.0, 1.9 * len(groups) + 1.5) + 5.5, 4.2),
+                                     gridspec_kw={"width_ratios": [max(1.0, 0.45 * len(groups)), 1.6]})
     shown: set[str] = set()
     for x, group in enumerate(groups):
         members = [r for r in result["trials"] if r["settings"] == group["settings"] and r["score"] is not None]
@@ -397,9 +401,43 @@ def write_plot(result: dict, path: Path) -> None:
     if shown:
         ax.legend(title="verdict", fontsize=7, title_fontsize=7, loc="best")
     ax.grid(axis="y", alpha=0.3)
+    _plot_std_curves(ax_std, result)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _plot_std_curves(ax, result: dict) -> None:
+    """policy/std_mean over env steps, read back from every trial's run directory."""
+    from dreamscope.logs import read_run
+
+    colours = [f"C{i % 10}" for i in range(len(result["settings"]))]
+    drawn = False
+    for colour, group in zip(colours, result["settings"]):
+        labelled = False
+        for row in (r for r in result["trials"] if r["settings"] == group["settings"] and not r["error"]):
+            try:
+                series = read_run(row["directory"]).get("policy/std_mean")
+            except DreamscopeError:
+                continue
+            if series is None or not len(series):
+                continue
+            ax.plot(series.steps, series.values, color=colour, linewidth=1.2, alpha=0.85,
+                    label=None if labelled else _setting_label(group["settings"], ", "))
+            labelled = drawn = True
+    ax.set_title("policy σ (policy/std_mean) over training", fontsize=9)
+    ax.set_xlabel("env steps", fontsize=8)
+    if drawn:
+        from matplotlib.ticker import ScalarFormatter
+
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="y", which="both", labelsize=7)
+        ax.legend(fontsize=7, loc="best")
+    else:
+        ax.text(0.5, 0.5, "no policy/std_mean logged", ha="center", va="center", transform=ax.transAxes)
+    ax.grid(alpha=0.3)
 
 
 def _fmt(x: float | None) -> str:
