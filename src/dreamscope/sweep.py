@@ -38,6 +38,8 @@ _RESUMABLE_KEYS = {"run.steps"}
 _VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
                     "TRANSIENT_DIPS": "tab:brown", "EXPLORING": "tab:blue", "HEALTHY": "tab:green",
                     "IMPOSSIBLE_ENTROPY": "tab:gray", "UNDECIDED": "tab:gray", "ERROR": "black"}
+#: Line colours per setting, none of them a verdict's colour, so the two panels cannot be confused.
+_SETTING_COLOURS = ("tab:blue", "tab:green", "tab:cyan", "tab:olive", "tab:pink", "navy", "teal", "goldenrod")
 _ANSWER_STYLES = {"cause": "bold red", "symptom": "bold yellow", "expected": "bold blue", "healthy": "bold green",
                   "error": "bold magenta"}
 
@@ -411,7 +413,7 @@ def _plot_std_curves(ax, result: dict) -> None:
     """policy/std_mean over env steps, read back from every trial's run directory."""
     from dreamscope.logs import read_run
 
-    colours = [f"C{i % 10}" for i in range(len(result["settings"]))]
+    colours = [_SETTING_COLOURS[i % len(_SETTING_COLOURS)] for i in range(len(result["settings"]))]
     drawn = False
     for colour, group in zip(colours, result["settings"]):
         labelled = False
