@@ -211,6 +211,10 @@ def test_decision_rules_on_synthetic_deltas():
     assert decide(results, gain(0.0, 0.01))[0] == "symptom"
     conclusion, statement = decide(results, gain(0.0, 0.01), drift=10.0)  # a direction K was too short to use
     assert conclusion == "undecided" and "more --updates" in statement
+    freed = {k: iv(k, flat) for k in results}
+    freed["eta0"].after["std_at_upper_frac"] = 0.0  # σ left the ceiling without the bonus, and gained nothing
+    conclusion, statement = P.decide(freed, gain(0.0, 0.01), 1.0, 200, pg_drift=10.0, spread=0.09)
+    assert conclusion == "undecided" and "σ leaves its ceiling" in statement and "little to gain" in statement
     # ... unless the imagined returns hardly vary at all: then there is nothing a longer probe could gain.
     conclusion, statement = P.decide(results, gain(0.0, 0.01), 1.0, 200, pg_drift=10.0, spread=0.04)
     assert conclusion == "symptom" and "whole spread of imagined returns is 0.04" in statement

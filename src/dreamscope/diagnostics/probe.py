@@ -313,7 +313,13 @@ def decide(results: dict[str, InterventionResult], gain: dict | None, scale: flo
                            "no reward to win, so no policy can gain — there is no learning signal to free, and the "
                            "entropy is a symptom")
     # Undecided: say why.
-    if nothing and level >= th.symptom_min_std_level:
+    if nothing and level >= th.symptom_min_std_level and eta0.after["std_at_upper_frac"] <= th.pinned_frac:
+        why = (f"without the bonus σ leaves its ceiling ({_g(s0)} → {_g(s1)}), yet imagined return moves only "
+               f"{ret(eta0)} (×10 advantages: {ret(adv)}; an effect is ≥ {unit}; the whole spread of imagined returns "
+               f"is {_g(spread)}): the bonus is what holds σ up, but freeing it buys almost no return — the policy "
+               f"gradient has a direction (drift {drift:.3g}) with little to gain, so the missing signal, not the "
+               "entropy, limits learning; more --updates show whether the gain grows")
+    elif nothing and level >= th.symptom_min_std_level:
         why = (f"imagined return stays flat (η = 0: {ret(eta0)}, ×10 advantages: {ret(adv)}) but without the bonus "
                f"the policy gradient keeps a direction (drift {drift:.3g} > {th.pg_drift_max:g}; noise gives ≈ 1): "
                f"{updates} updates at lr {lr:g} were too few to act on it (σ {_g(s0)} → {_g(s1)}); rerun with more "
