@@ -112,3 +112,11 @@ def test_reward_scale_and_smoothing_change_only_what_replay_stores(tmp_path):
     stored = smooth.replay.data["reward"][0, 1:201]
     assert np.all(stored < 0) and np.abs(np.diff(stored)).max() < 3.0
 
+    # The held third episode survives a kill: the resume replays it, smoothed, as a truncated episode.
+    held = [row["reward"] for row in smooth.pending[0]]
+    resumed = Trainer(load_yaml(tmp_path / "smooth" / "config.yaml"), tmp_path / "smooth", resume=True)
+    assert resumed.replay.total == 450 and resumed.step == 450
+    from dreamscope.rewards import smooth_rewards
+
+    expected = smooth_rewards(np.array(held, dtype=np.float32).reshape(-1), "uniform", 3.0, 9, 0.33)
+    np.testing.assert_allclose(resumed.replay.data["reward"][0, 402:450], expected, rtol=1e-6)

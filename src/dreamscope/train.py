@@ -140,7 +140,11 @@ class Trainer:
         import torch
 
         self.replay.save(self.logdir / REPLAY)
-        state = {"agent": self.agent.state_dict(), "optimizer": self.agent.opt.state_dict(),
+        # Rows of episodes still open (DreamSmooth holds them until the episode ends): kept so that a
+        # resume replays them, smoothed as the truncated episodes they become.
+        pending = [{key: torch.as_tensor(np.stack([row[key] for row in rows])) for key in self.replay.data}
+                   if rows else {} for rows in self.pending]
+        state = {"agent": self.agent.state_dict(), "optimizer": self.agent.opt.state_dict(), "pending": pending,
                  "counters": {"step": self.step, "updates": self.agent.updates, "episodes": self.episodes,
                               "update_credit": self.update_credit},
                  "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.np_rng.bit_generator.state),
@@ -167,6 +171,12 @@ class Trainer:
         if (self.logdir / REPLAY).exists():
             self.replay.load(self.logdir / REPLAY)
         self.replay.rng.bit_generator.state = json.loads(state["rng"]["replay"])
+        for stream, episode in enumerate(state.get("pending", [])):  # the resumed envs start new episodes
+            if not episode:
+                continue
+            rows = {key: value.numpy() for key, value in episode.items()}
+            rows["reward"] = self.smooth(rows["reward"])
+            self.replay.extend(stream, rows)
 
     def _truncate_metrics_after(self, step: int) -> None:
         """On resume, drop metric lines written after the checkpoint so steps stay monotone."""
