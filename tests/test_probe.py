@@ -241,6 +241,7 @@ def test_t_quantile_matches_scipy():
 
 
 def test_errors_name_the_path_and_what_is_expected(tmp_path, symptom_run):
+    assert P.load_run(symptom_run / "checkpoint.pt")[0].to_dict() == P.load_run(symptom_run)[0].to_dict()
     with pytest.raises(DreamscopeError, match="no such directory.*config.yaml, checkpoint.pt, replay.npz"):
         P.probe(tmp_path / "nowhere")
     (tmp_path / "file").write_text("x")

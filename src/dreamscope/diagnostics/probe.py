@@ -381,6 +381,8 @@ def load_run(run_dir: str | Path, device: str = "cpu", compile: bool = False):
     from dreamscope.replay import Replay
 
     path = Path(run_dir)
+    if path.name == CHECKPOINT and path.is_file():  # `dreamscope probe RUN/checkpoint.pt` means its run
+        path = path.parent
     if not path.exists():
         raise DreamscopeError(f"{path}: no such directory; expected {EXPECTED_RUN}")
     if not path.is_dir():
@@ -744,7 +746,8 @@ def probe_html_section(result) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory with config.yaml, checkpoint.pt, replay.npz")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory with config.yaml, checkpoint.pt, replay.npz "
+                        "(or the path of its checkpoint.pt)")
     parser.add_argument("--updates", metavar="K", default="200", help="actor updates per intervention (default 200)")
     parser.add_argument("--eval-batches", metavar="N", default="8",
                         help="held-out evaluation batches the intervals are over (default 8)")
