@@ -270,6 +270,9 @@ def test_impossible_entropy_is_the_verdict_only_when_nothing_else_decides():
     undecided = {u["check"] for u in dx.undecided}
     assert {"bonus_drift", "saturated", "adv_weak"} <= undecided
     assert dx.confidence < 0.5
+    # With the action entropy logged the user has the real number: the finding stays, the verdict is UNDECIDED.
+    logged = diagnose(build({"policy/entropy": ent(0.8), "policy/entropy_action": np.full(len(STEPS), 1.5)}))
+    assert logged.verdict == "UNDECIDED" and logged.findings[0].code == "IMPOSSIBLE_ENTROPY"
 
 
 def test_entropy_alone_at_the_clamp_is_the_bonus_with_low_confidence():

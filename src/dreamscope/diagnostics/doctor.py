@@ -1549,7 +1549,10 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
     results = []
     for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
         checks = _Checks(run, meta, scale, th, int(a), int(b), first).compute()
-        results.append(_decide(i, int(a), int(b), checks, impossible_flags[i], th))
+        # A run that logs its action entropy has the number the impossible one stands for: its
+        # undecided windows are plain UNDECIDED (the finding is still reported).
+        unexplained = impossible_flags[i] and run.get("policy/entropy_action") is None
+        results.append(_decide(i, int(a), int(b), checks, unexplained, th))
 
     recent = results[-max(1, math.ceil(len(results) * th.recent_frac)):]
     # A window that decided something outvotes one that could not (e.g. steps with only episode lines).
