@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dreamscope.config import Config, apply_overrides, apply_preset, load_yaml
+    from dreamscope.config import compose, load_yaml
     from dreamscope.diagnostics.doctor import diagnose
     from dreamscope.diagnostics.doctor_cli import render
     from dreamscope.diagnostics.probe import probe, probe_html_section
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_yaml(logdir / "config.yaml")
         print(f"continuing the demo run in {logdir}")
     else:
-        cfg = apply_overrides(apply_preset(Config(), DEMO_PRESET), {k: str(v) for k, v in DEMO_SETTINGS.items()})
+        cfg = compose(DEMO_PRESET, None, {k: str(v) for k, v in DEMO_SETTINGS.items()})
     if args.steps is not None:
         cfg.run.steps = args.steps
     Trainer(cfg, logdir, resume=resume).train(progress=not args.no_progress)
@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     diagnosis = diagnose(the_run)
     fragments = []
     if args.probe_updates:
-        result = probe(logdir, updates=args.probe_updates, progress=not args.no_progress)
-        (logdir / "probe.json").write_text(json.dumps(result.to_dict(), indent=2, allow_nan=False, ensure_ascii=False))
-        fragments.append(probe_html_section(result.to_dict()))
+        result = probe(logdir, updates=args.probe_updates, progress=not args.no_progress).to_dict()
+        (logdir / "probe.json").write_text(json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False))
+        fragments.append(probe_html_section(result))
     report = logdir / "report.html"
     write_report(the_run, diagnosis, report, html_fragments=fragments)
     render(diagnosis, report=str(report))

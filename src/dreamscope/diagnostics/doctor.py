@@ -22,9 +22,8 @@ from dreamscope.diagnostics.thresholds import DEFAULT, Thresholds
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs.schema import Run
 
-CONTINUOUS_DISTS = ("bounded_normal", "tanh_normal")
-DISTS = (*CONTINUOUS_DISTS, "discrete")
 GAUSSIAN_DISTS = ("bounded_normal", "tanh_normal")
+DISTS = (*GAUSSIAN_DISTS, "discrete")
 #: σ bounds a distribution has when the run's meta does not say (log σ lo, hi).
 DEFAULT_LOGSTD = {"bounded_normal": (math.log(0.1), 0.0), "tanh_normal": (-5.0, 2.0)}
 #: DreamerV3 divides advantages by max(limit, S); the limit is 1 unless meta says otherwise.
@@ -1376,7 +1375,7 @@ def _fingerprint(run: Run, d: int | None, dist: str | None, edges: np.ndarray, t
     from dreamscope.fingerprint import explain_entropy
 
     try:
-        return explain_entropy(max(medians), d, continuous=dist in CONTINUOUS_DISTS)
+        return explain_entropy(max(medians), d, continuous=dist in GAUSSIAN_DISTS)
     except DreamscopeError:
         return None
 
@@ -1521,10 +1520,9 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
     meta, meta_notes = _clean_meta(run.meta)
     d = action_dim if action_dim is not None else meta.get("action_dim")
     known_dist = dist or meta.get("dist")
-    dist_known = known_dist in DISTS
     pinned, pinned_why = None, None
     has_refs = run.get("policy/entropy_max") is not None and run.get("policy/entropy_min_ref") is not None
-    if d is None and not has_refs and not dist_known:
+    if d is None and not has_refs and known_dist not in DISTS:
         # Only when nothing about the policy is known: a run that names its distribution but not
         # its d is diagnosed on what it names (σ, drift), and the d-dependent checks are skipped.
         pinned, pinned_why = _infer_action_dim(run, edges, th)

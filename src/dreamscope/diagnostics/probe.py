@@ -618,14 +618,14 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
     gain = None
     if "eta0" in per_batch and "trained" in per_batch:
         gain = interval(per_batch["eta0"]["return_norm"] - per_batch["trained"]["return_norm"], thresholds.confidence)
-    conclusion, statement = decide(results, gain, scale, updates, drift, thresholds, optim_cfg.lr,
-                                   float(ac.retnorm.spread))
+    spread = float(ac.retnorm.spread)
+    conclusion, statement = decide(results, gain, scale, updates, drift, thresholds, optim_cfg.lr, spread)
     settings = {
         "run_dir": str(run_dir), "updates": updates, "eval_batches": eval_batches, "train_batches": train_batches,
         "starts_per_batch": B * T, "batch_size": B, "batch_length": T, "seed": seed, "device": device,
         "dist": cfg.actor.dist, "std_bound": cfg.actor.std_bound, "entropy_space": entropy_space,
         "action_dim": agent.action_dim, "trained_eta": trained_eta, "return_scale": scale,
-        "return_spread": float(ac.retnorm.spread), "optimizer": cfg.optim.optimizer, "lr": optim_cfg.lr,
+        "return_spread": spread, "optimizer": cfg.optim.optimizer, "lr": optim_cfg.lr,
         "imag_horizon": cfg.behavior.imag_horizon, "actor_grad": cfg.actor.grad, "compile": cfg.run.compile,
         "seconds": time.perf_counter() - t_start,
     }
