@@ -1,22 +1,30 @@
 """`dreamscope demo`: the seed's set-up trained, diagnosed and probed into one report."""
 
 import json
-from pathlib import Path
+
+import pytest
 
 from dreamscope.cli import main
-from dreamscope.config import Config, apply_overrides, apply_preset, compose, flatten
-from dreamscope.demo import DEMO_PRESET, DEMO_SETTINGS
+from dreamscope.config import BUNDLED_CONFIGS, bundled_config_names, compose
+from dreamscope.demo import DEMO_CONFIG, DEMO_PRESET
+from dreamscope.errors import DreamscopeError
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+def test_every_bundled_config_loads_by_name_and_path_and_the_demos_is_the_seeds_set_up():
+    assert DEMO_CONFIG in bundled_config_names()
+    for name in bundled_config_names():
+        by_name = compose("tiny", name, {})  # every key known, every value of the right type
+        assert by_name == compose("tiny", BUNDLED_CONFIGS / f"{name}.yaml", {}) == compose("tiny", f"{name}.yaml", {})
+    demo = compose(DEMO_PRESET, DEMO_CONFIG, {})
+    assert (demo.actor.dist, demo.actor.logstd_max, demo.actor.entropy_scale) == ("tanh_normal", 2.0, 3e-3)
+    assert (demo.run.env, demo.run.steps) == ("airhockey", 5000)
 
 
-def test_every_shipped_config_loads_and_the_seed_config_is_the_demos():
-    for path in CONFIGS.glob("*.yaml"):
-        compose("tiny", path, {})  # every key known, every value of the right type
-    shipped = flatten(compose(DEMO_PRESET, CONFIGS / "airhockey_seed_small.yaml", {}).to_dict())
-    demo = flatten(apply_overrides(apply_preset(Config(), DEMO_PRESET), {k: str(v) for k, v in DEMO_SETTINGS.items()}).to_dict())
-    assert shipped == demo
-    assert (demo["actor.dist"], demo["actor.logstd_max"], demo["actor.entropy_scale"]) == ("tanh_normal", 2.0, 3e-3)
+def test_unknown_config_names_the_value_and_the_bundled_ones(tmp_path):
+    with pytest.raises(DreamscopeError, match=f"--config nope.*{DEMO_CONFIG}"):
+        compose("tiny", "nope", {})
+    with pytest.raises(DreamscopeError, match="no such file"):  # a path is never looked up among the bundled
+        compose("tiny", tmp_path / f"{DEMO_CONFIG}.yaml", {})
 
 
 def test_short_demo_writes_report_with_probe_and_continues_instead_of_overwriting(tmp_path, capsys):

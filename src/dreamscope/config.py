@@ -211,11 +211,32 @@ def apply_preset(cfg: Config, name: str) -> Config:
     return apply_overrides(cfg, values, origin=f"preset {name}")
 
 
+#: Configs that ship inside the package, so `--config NAME` works from any install.
+BUNDLED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def bundled_config_names() -> list[str]:
+    return sorted(path.stem for path in BUNDLED_CONFIGS.glob("*.yaml"))
+
+
+def resolve_config_file(name_or_path: str | Path) -> Path:
+    """A YAML path as given, else the bundled config of that name (with or without ``.yaml``)."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    bundled = BUNDLED_CONFIGS / (path.name if path.suffix == ".yaml" else f"{path.name}.yaml")
+    if path.parent == Path(".") and bundled.exists():
+        return bundled
+    raise DreamscopeError(f"--config {name_or_path}: no such file, and not a bundled config; "
+                          f"accepted: a YAML path or one of {', '.join(bundled_config_names())} "
+                          f"(in {BUNDLED_CONFIGS})")
+
+
 def compose(preset: str, config_file: str | Path | None, overrides: dict[str, str]) -> Config:
     """The preset, then a YAML file's sections, then dotted overrides: how the CLI builds a run's config."""
     cfg = apply_preset(Config(), preset)
     if config_file:
-        cfg = load_yaml(config_file, cfg)
+        cfg = load_yaml(resolve_config_file(config_file), cfg)
     return apply_overrides(cfg, overrides)
 
 

@@ -3,9 +3,9 @@
 The set-up is the one from the question dreamscope was built to answer: a 4-D tanh-squashed
 policy with log σ in (−5, 2), an entropy bonus η = 3e-3, sparse ±10 goal rewards. The model
 is small (the ``tiny`` preset widened to 64 units, lr 3e-4) so that the whole story fits a few
-minutes on two CPU cores; ``configs/airhockey_seed_small.yaml`` holds the same settings for
-``dreamscope train`` and ``dreamscope sweep``. Running the demo again continues an interrupted
-demo run instead of starting over.
+minutes on two CPU cores. The settings are the bundled config ``airhockey_seed_small``, which
+``train --config`` and ``sweep --config`` take by name. Running the demo again continues an
+interrupted demo run instead of starting over.
 """
 
 from __future__ import annotations
@@ -15,34 +15,14 @@ import json
 from pathlib import Path
 
 DEMO_PRESET = "tiny"
-#: The embedded default run; equal to configs/airhockey_seed_small.yaml (a test keeps them equal).
-DEMO_SETTINGS = {
-    "run.env": "airhockey",
-    "run.steps": 5_000,
-    "run.prefill": 500,
-    "run.batch_size": 8,
-    "run.batch_length": 32,
-    "run.train_ratio": 128,
-    "run.log_every": 250,
-    "run.signals_every": 5,
-    "optim.lr": 3e-4,
-    "optim.warmup": 100,
-    "world_model.units": 64,
-    "world_model.deter": 64,
-    "actor.units": 64,
-    "actor.dist": "tanh_normal",
-    "actor.std_bound": "logstd_squash",
-    "actor.logstd_min": -5.0,
-    "actor.logstd_max": 2.0,
-    "actor.entropy_scale": 3e-3,
-    "critic.units": 64,
-}
+#: The bundled config the demo trains (src/dreamscope/configs/); `--config` accepts its name too.
+DEMO_CONFIG = "airhockey_seed_small"
 PROBE_UPDATES = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--logdir", default="demo_run", help="run directory (default: demo_run)")
-    parser.add_argument("--steps", type=int, help=f"agent steps (default {DEMO_SETTINGS['run.steps']})")
+    parser.add_argument("--steps", type=int, help=f"agent steps (default: run.steps of the {DEMO_CONFIG} config)")
     parser.add_argument("--probe-updates", type=int, default=PROBE_UPDATES, metavar="K",
                         help=f"actor updates per probe intervention (default {PROBE_UPDATES}); 0 skips the probe")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -67,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_yaml(logdir / "config.yaml")
         print(f"continuing the demo run in {logdir}")
     else:
-        cfg = compose(DEMO_PRESET, None, {k: str(v) for k, v in DEMO_SETTINGS.items()})
+        cfg = compose(DEMO_PRESET, DEMO_CONFIG, {})
     if args.steps is not None:
         cfg.run.steps = args.steps
     Trainer(cfg, logdir, resume=resume).train(progress=not args.no_progress)
