@@ -60,7 +60,7 @@ def test_config_file_is_shared_by_every_trial_and_set_overrides_it(tmp_path):
     for t in trials:
         assert t.config["actor.dist"] == "tanh_normal" and t.config["run.train_ratio"] == 128.0
         assert t.config["actor.entropy_scale"] == 1e-3
-    with pytest.raises(DreamscopeError, match="config file .*missing.yaml does not exist"):
+    with pytest.raises(DreamscopeError, match="--config .*missing.yaml: no such file"):
         sweep.plan(parse("--logdir", str(tmp_path / "s"), "--config", str(tmp_path / "missing.yaml")))
 
 
@@ -178,3 +178,29 @@ def test_local_sweep_trains_diagnoses_writes_results_and_does_not_retrain(tmp_pa
     trial = sweep.plan(fast_args(logdir, "--grid", "actor.entropy_scale=0", "--steps", "280"))[1][0]
     assert sweep.run_trial(vars(trial))["status"] == "resumed"
     assert torch.load(Path(trial.directory) / "checkpoint.pt", weights_only=True)["counters"]["step"] == 280
+
+
+def test_score_panel_draws_a_running_mean_per_trial_coloured_by_setting_and_skips_failed_trials():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from dreamscope.logs.schema import Run, Series
+
+    scores = np.array([0.0, 10.0, 0.0, 0.0, -10.0, 10.0, 10.0, float("nan"), 0.0])
+    run = Run(path="a", format="dreamscope", series={"episode/score": Series(np.arange(1, 10) * 1000, scores)})
+    groups = [{"settings": {"run.reward_smoothing": "none"}}, {"settings": {"run.reward_smoothing": "gaussian"}}]
+    result = {"settings": groups, "trials": [
+        {"settings": groups[0]["settings"], "directory": "a", "error": None},
+        {"settings": groups[1]["settings"], "directory": "b", "error": None},
+        {"settings": groups[1]["settings"], "directory": "c", "error": "crashed"}]}
+    fig, ax = plt.subplots()
+    sweep._plot_curves(ax, result, {"a": run, "b": run}, "episode/score", "score")
+    assert len(ax.lines) == 2 and ax.lines[0].get_color() != ax.lines[1].get_color()
+    # The NaN point is dropped, then each value is the mean of 5 consecutive points (by hand).
+    assert ax.lines[0].get_xdata().tolist() == [5000, 6000, 7000, 9000]
+    assert np.allclose(ax.lines[0].get_ydata(), [0.0, 2.0, 2.0, 2.0])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reward_smoothing=none", "reward_smoothing=gaussian"]
+    plt.close(fig)

@@ -375,17 +375,18 @@ def _setting_label(settings: dict[str, str], sep: str = "\n") -> str:
 
 
 def write_plot(result: dict, path: Path) -> None:
-    """Two panels: final score per setting (seeds as points coloured by verdict, the mean as a bar)
-    and σ over training for every trial (one colour per setting): whether a remedy moved σ off
-    its clamp is read at a glance there."""
+    """Three panels: final score per setting (seeds as points coloured by verdict, the mean as a
+    bar), then the score and σ over training for every trial (one colour per setting): whether a
+    remedy moved σ off its clamp, and whether learning followed, is read at a glance there."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     groups = result["settings"]
-    fig, (ax, ax_std) = plt.subplots(1, 2, figsize=(max(4.0, 1.9 * len(groups) + 1.5) + 5.5, 4.2),
-                                     gridspec_kw={"width_ratios": [max(1.0, 0.45 * len(groups)), 1.6]})
+    fig, (ax, ax_score, ax_std) = plt.subplots(
+        1, 3, figsize=(max(4.0, 1.9 * len(groups) + 1.5) + 10.0, 4.2),
+        gridspec_kw={"width_ratios": [max(1.0, 0.45 * len(groups)), 1.6, 1.6]})
     shown: set[str] = set()
     for x, group in enumerate(groups):
         members = [r for r in result["trials"] if r["settings"] == group["settings"] and r["score"] is not None]
@@ -404,42 +405,68 @@ def write_plot(result: dict, path: Path) -> None:
     if shown:
         ax.legend(title="verdict", fontsize=7, title_fontsize=7, loc="best")
     ax.grid(axis="y", alpha=0.3)
-    _plot_std_curves(ax_std, result)
+    runs = _read_trial_runs(result)
+    _plot_curves(ax_score, result, runs, "episode/score", f"episode score over training (mean of {SCORE_SMOOTHING})")
+    _plot_curves(ax_std, result, runs, "policy/std_mean", "policy σ (policy/std_mean) over training", log=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def _plot_std_curves(ax, result: dict) -> None:
-    """policy/std_mean over env steps, read back from every trial's run directory."""
+#: Consecutive logged `episode/score` points the score-over-training panel averages.
+SCORE_SMOOTHING = 5
+
+
+def _read_trial_runs(result: dict) -> dict:
+    """Each finished or interrupted trial's run, read back from its directory (once, for all panels)."""
     from dreamscope.logs import read_run
+
+    runs = {}
+    for row in result["trials"]:
+        if row["error"]:
+            continue
+        try:
+            runs[row["directory"]] = read_run(row["directory"])
+        except DreamscopeError:
+            continue
+    return runs
+
+
+def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: bool = False) -> None:
+    """``metric`` over env steps for every trial, one colour per setting; scores as a running mean."""
+    import numpy as np
 
     colours = [_SETTING_COLOURS[i % len(_SETTING_COLOURS)] for i in range(len(result["settings"]))]
     drawn = False
     for colour, group in zip(colours, result["settings"]):
         labelled = False
-        for row in (r for r in result["trials"] if r["settings"] == group["settings"] and not r["error"]):
-            try:
-                series = read_run(row["directory"]).get("policy/std_mean")
-            except DreamscopeError:
+        for row in (r for r in result["trials"] if r["settings"] == group["settings"]):
+            series = runs[row["directory"]].get(metric) if row["directory"] in runs else None
+            if series is None:
                 continue
-            if series is None or not len(series):
+            keep = np.isfinite(series.values)
+            steps, values = series.steps[keep], series.values[keep]
+            if metric == "episode/score" and len(values) >= SCORE_SMOOTHING:
+                values = np.convolve(values, np.full(SCORE_SMOOTHING, 1 / SCORE_SMOOTHING), mode="valid")
+                steps = steps[SCORE_SMOOTHING - 1:]
+            if not len(values):
                 continue
-            ax.plot(series.steps, series.values, color=colour, linewidth=1.2, alpha=0.85,
+            ax.plot(steps, values, color=colour, linewidth=1.2, alpha=0.85,
                     label=None if labelled else _setting_label(group["settings"], ", "))
             labelled = drawn = True
-    ax.set_title("policy σ (policy/std_mean) over training", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.set_xlabel("env steps", fontsize=8)
     if drawn:
-        from matplotlib.ticker import ScalarFormatter
+        if log:
+            from matplotlib.ticker import ScalarFormatter
 
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.yaxis.set_minor_formatter(ScalarFormatter())
-        ax.tick_params(axis="y", which="both", labelsize=7)
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(ScalarFormatter())
+            ax.yaxis.set_minor_formatter(ScalarFormatter())
+            ax.tick_params(axis="y", which="both", labelsize=7)
         ax.legend(fontsize=7, loc="best")
     else:
-        ax.text(0.5, 0.5, "no policy/std_mean logged", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"no {metric} logged", ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
 
 
