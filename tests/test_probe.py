@@ -84,12 +84,14 @@ def test_eta_far_too_high_is_a_cause(cause_run):
     assert gain["lo"] > result.thresholds["min_return_effect"]
     assert eta0.delta["return"]["lo"] > trained.delta["return"]["hi"]
     assert result.pg_drift > result.thresholds["pg_drift_max"]  # the policy gradient has a direction
+    assert result.entropy_holder == "bonus" and result.entropy_statement.startswith("the bonus holds the entropy up")
 
 
 def test_no_rewards_is_a_symptom(symptom_run):
     result = P.probe(symptom_run, updates=50, only=THREE)
     assert result.conclusion == "symptom", result.statement
     assert "no learning signal to free" in result.statement
+    assert result.entropy_holder in ("not high", "not bonus"), result.entropy_statement  # η = 3e-4 holds nothing up
     assert result.pg_drift <= result.thresholds["pg_drift_max"]
     eps = result.thresholds["min_return_effect"] * result.settings["return_scale"]
     for iv in result.interventions:
@@ -105,7 +107,8 @@ def parse(argv):
 def test_json_output_and_html_fragment(symptom_run, capsys):
     assert P.run(parse([str(symptom_run), "--updates", "3", "--json"])) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) >= {"conclusion", "statement", "interventions", "settings", "thresholds", "pg_drift"}
+    assert set(out) >= {"conclusion", "statement", "interventions", "settings", "thresholds", "pg_drift",
+                        "entropy_holder", "entropy_statement"}
     assert out["conclusion"] in ("cause", "symptom", "undecided")
     names = [iv["name"] for iv in out["interventions"]]
     assert names == ["eta0", "trained", "eta_x10", "adv_x10"]  # bounded_normal: no action_entropy
@@ -121,9 +124,11 @@ def test_json_output_and_html_fragment(symptom_run, capsys):
         {"eta0": 0.0, "trained": 3e-4, "eta_x10": 3e-3, "adv_x10": 3e-4})
 
     out["statement"] = "<script>alert('x')</script> & more"
+    out["entropy_statement"] = "<b onclick=x>"
     out["settings"]["run_dir"] = "<img src=x onerror=alert(1)>"
     fragment = P.probe_html_section(out)
     assert "<script>" not in fragment and "<img" not in fragment and "&lt;script&gt;" in fragment
+    assert "<b onclick" not in fragment and "&lt;b onclick=x&gt;" in fragment
     assert fragment.startswith("<section") and fragment.endswith("</section>")
     assert "http" not in fragment  # self-contained
 
@@ -232,6 +237,24 @@ def test_decision_rules_on_synthetic_deltas():
     few["eta0"].delta["return"]["n"] = 4
     assert decide(few, gain(0.0, 0.01))[0] == "undecided"
     assert decide({"eta0": few["eta0"]}, None)[0] == "undecided"
+
+
+def test_entropy_holder_reads_sigma_levels_against_continuing_as_trained():
+    def results(level, free_level, kept_level):
+        def iv(name, after_level):
+            before = {"std": 7.4, "std_level": level}
+            return P.InterventionResult(name, "", 0.0, 1.0, "distribution", before,
+                                        {"std": 7.4 * after_level / level, "std_level": after_level}, {}, 0.0)
+        return {"eta0": iv("eta0", free_level), "trained": iv("trained", kept_level)}
+
+    holder, statement = P.entropy_holder(results(1.0, 0.52, 1.0), 200)
+    assert holder == "bonus" and "to 3.85 in 200 actor updates, with it to 7.4" in statement
+    # Both fall alike: the policy gradient, not the bonus's absence, lowers σ (0.08 < 0.1 more).
+    assert P.entropy_holder(results(1.0, 0.62, 0.7), 200)[0] == "not bonus"
+    assert P.entropy_holder(results(1.0, 0.5, 0.625), 200)[0] == "bonus"  # both fall, but 0.125 more without
+    holder, statement = P.entropy_holder(results(0.3, 0.1, 0.3), 200)
+    assert holder == "not high" and "0.30 of its log range" in statement
+    assert P.entropy_holder({"eta0": results(1.0, 0.5, 1.0)["eta0"]}, 200)[0] == "unknown"
 
 
 def test_t_quantile_matches_scipy():

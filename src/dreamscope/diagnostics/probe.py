@@ -75,6 +75,11 @@ class ProbeThresholds:
     #: within 2 % of the log-σ range of the upper bound (the doctor's ``pinned_frac``). Then
     #: K was too short to tell whether the bonus holds σ there, and the statement says so.
     pinned_frac: float = 0.5
+    #: "The bonus holds the entropy up" when removing it lowers σ's level (mean normalised
+    #: log σ, as above) by at least this much more than continuing as trained does over the
+    #: same K updates. 0.1 of the log range is 0.7 in log σ for (−5, 2): σ halves, far beyond
+    #: the ±0.01 the trained policy drifts by at its clamp.
+    bonus_release_level: float = 0.1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,6 +103,11 @@ DEFAULT_THRESHOLDS = ProbeThresholds()
 #              imagined returns hardly vary: a direction, but nothing worth gaining).
 #   undecided otherwise, with the reason (the bonus helps; the policy still improves as
 #              trained; or the intervals are too wide to call).
+# A second, separate question: what holds the entropy up? (``entropy_holder``)
+#   bonus      ⇐ the trained σ level is ≥ symptom_min_std_level and η = 0 lowers it by
+#                ≥ bonus_release_level more than continuing as trained does;
+#   not bonus  ⇐ the level is high but η = 0 does not lower it that much;
+#   not high   ⇐ the trained σ level is under symptom_min_std_level.
 
 
 # --------------------------------------------------------------------------------------
@@ -221,12 +231,15 @@ class ProbeResult:
     gain_vs_trained: dict[str, float] | None = None  # Δ_eta0 − Δ_trained, return-scale units
     pg_drift: float | None = None  # ‖Σ g‖² / Σ ‖g‖² of the trained actor's policy gradient (≈ 1 noise)
     thresholds: dict[str, Any] = field(default_factory=lambda: DEFAULT_THRESHOLDS.to_dict())
+    entropy_holder: str = "unknown"  # bonus | not bonus | not high | unknown: what holds the entropy up
+    entropy_statement: str = ""
 
     def get(self, name: str) -> InterventionResult | None:
         return next((i for i in self.interventions if i.name == name), None)
 
     def to_dict(self) -> dict:
         return _finite({"conclusion": self.conclusion, "statement": self.statement,
+                        "entropy_holder": self.entropy_holder, "entropy_statement": self.entropy_statement,
                         "interventions": [i.to_dict() for i in self.interventions],
                         "gain_vs_trained": self.gain_vs_trained, "pg_drift": self.pg_drift,
                         "settings": self.settings,
@@ -256,6 +269,30 @@ def _g(x: float) -> str:
 def _pm(d: dict) -> str:
     h = d["half_width"]
     return f"{_g(d['mean'])} ± {f'{h:.2g}' if math.isfinite(h) else 'n/a'}"
+
+
+def entropy_holder(results: dict[str, InterventionResult], updates: int,
+                   th: ProbeThresholds = DEFAULT_THRESHOLDS) -> tuple[str, str]:
+    """(holder, statement): does the bonus hold σ up? Read from σ alone, apart from the return.
+
+    A run can answer "yes" here and "undecided" on learning: the bonus pins σ at its ceiling,
+    and with σ freed there is still nothing to gain until rewards reach the world model.
+    """
+    eta0, trained = results.get("eta0"), results.get("trained")
+    if eta0 is None or trained is None:
+        return "unknown", "needs the eta0 and trained interventions (run without --only)"
+    level = eta0.before["std_level"]
+    s0, s_free, s_kept = eta0.before["std"], eta0.after["std"], trained.after["std"]
+    if level < th.symptom_min_std_level:
+        return "not high", (f"σ = {_g(s0)} sits at {math.floor(100 * level) / 100:.2f} of its log range (0 = floor, "
+                            f"1 = ceiling): the entropy is not stuck high")
+    released = (level - eta0.after["std_level"]) - (level - trained.after["std_level"])
+    moves = (f"without the bonus σ goes from {_g(s0)} to {_g(s_free)} in {updates} actor updates, with it to "
+             f"{_g(s_kept)}")
+    if released >= th.bonus_release_level:
+        return "bonus", f"the bonus holds the entropy up: {moves}"
+    return "not bonus", (f"the bonus is not what holds the entropy up now: {moves} (σ's level falls "
+                         f"{released:.2f} more without it; a release is ≥ {th.bonus_release_level:g} of the log range)")
 
 
 def decide(results: dict[str, InterventionResult], gain: dict | None, scale: float, updates: int,
@@ -620,6 +657,7 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
         gain = interval(per_batch["eta0"]["return_norm"] - per_batch["trained"]["return_norm"], thresholds.confidence)
     spread = float(ac.retnorm.spread)
     conclusion, statement = decide(results, gain, scale, updates, drift, thresholds, optim_cfg.lr, spread)
+    holder, holder_statement = entropy_holder(results, updates, thresholds)
     settings = {
         "run_dir": str(run_dir), "updates": updates, "eval_batches": eval_batches, "train_batches": train_batches,
         "starts_per_batch": B * T, "batch_size": B, "batch_length": T, "seed": seed, "device": device,
@@ -630,7 +668,7 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
         "seconds": time.perf_counter() - t_start,
     }
     return ProbeResult(conclusion, statement, [results[n] for n in names], settings, gain, drift,
-                       thresholds.to_dict())
+                       thresholds.to_dict(), holder, holder_statement)
 
 
 def _progress(enabled: bool):
@@ -701,6 +739,8 @@ def render(result, console=None) -> None:
     for row in _rows(r, compact=True):
         table.add_row(*(Text(c) for c in (row[0], *row[3:])))
     console.print(table)
+    if r.get("entropy_statement"):
+        console.print(Text.assemble(("ENTROPY", "bold"), f"  {r['entropy_statement']}"))
     style = _STYLE.get(r["conclusion"], "bold")
     statement = r["statement"].removeprefix("undecided: ")
     console.print(Text.assemble((r["conclusion"].upper(), style), "  ", statement))
@@ -724,11 +764,13 @@ def probe_html_section(result) -> str:
     body = "".join("<tr>" + "".join(f'<td style="border:1px solid #ddd;padding:.3em .5em">{e(c)}</td>' for c in row)
                    + "</tr>" for row in _rows(r))
     th = r["thresholds"]
+    holder = f'<p><b>What holds the entropy up:</b> {e(r["entropy_statement"])}</p>' if r.get("entropy_statement") else ""
     return (
         '<section class="probe">'
         '<h2>Probe: interventions from the checkpoint</h2>'
         f'<p><span style="display:inline-block;padding:.15em .6em;border-radius:.3em;color:#fff;font-weight:600;'
         f'background:{colour}">{e(r["conclusion"])}</span> {e(r["statement"])}</p>'
+        f'{holder}'
         f'<table style="border-collapse:collapse;font-size:.9em"><tr>{head}</tr>{body}</table>'
         f'<p style="color:#666">{e(s["updates"])} actor updates per intervention from the trained actor (world model '
         f'and critic frozen, return scale {e(format(s["return_scale"], ".3g"))} held), {e(s["eval_batches"])} held-out '
