@@ -4,12 +4,14 @@ import argparse
 import csv
 import importlib.util
 import json
+import math
 import os
 import re
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dreamscope import sweep
@@ -153,6 +155,8 @@ def test_local_sweep_trains_diagnoses_writes_results_and_does_not_retrain(tmp_pa
         assert trial["score"] < 0 and 0 <= trial["saturation_frac"] <= 1 and trial["error"] is None
         logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         assert trial["std"] == pytest.approx([m["policy/std_mean"] for m in logged if "policy/std_mean" in m][-1])
+        hits = [m["reward/head_hit_rate"] for m in logged if m.get("reward/head_hit_rate") is not None]
+        assert hits and trial["head_hit_rate"] == pytest.approx(np.mean(hits[-math.ceil(0.2 * len(hits)):]))
     assert [g["settings"] for g in saved["settings"]] == [{"actor.entropy_scale": "0"}, {"actor.entropy_scale": "3e-3"}]
     assert saved["settings"][0]["score_mean"] == saved["trials"][0]["score"]
     with open(logdir / "sweep.csv") as f:
@@ -185,7 +189,6 @@ def test_score_panel_draws_a_running_mean_per_trial_coloured_by_setting_and_skip
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     from dreamscope.logs.schema import Run, Series
 

@@ -31,8 +31,9 @@ from dreamscope.errors import DreamscopeError
 FINAL_FRACTION = 0.2
 #: Keys the sweep decides itself: the seed comes from --seeds, and a trial has one CPU.
 _OWN_KEYS = {"run.seed": "use --seeds", "run.threads": "each trial uses one CPU and one torch thread"}
-#: What a trial's summary measures at the end of its run (final score and win rate, last signals).
-_MEASURED = ("score", "win_rate", "entropy", "entropy_action", "std", "saturation_frac")
+#: What a trial's summary measures at the end of its run (final score, win rate and reward-head
+#: hit rate, last signals). The hit rate says whether sparse rewards reach the world model at all.
+_MEASURED = ("score", "win_rate", "head_hit_rate", "entropy", "entropy_action", "std", "saturation_frac")
 #: Config keys a rerun may change without making a finished trial a different run.
 _RESUMABLE_KEYS = {"run.steps"}
 _VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
@@ -224,6 +225,7 @@ def summarise(path: Path) -> dict:
         return float(values[-1]) if len(values) else None
 
     return {"score": final_mean("episode/score"), "win_rate": final_mean("episode/win"),
+            "head_hit_rate": final_mean("reward/head_hit_rate"),
             "entropy": last("policy/entropy"), "entropy_action": last("policy/entropy_action"),
             "std": last("policy/std_mean"), "saturation_frac": last("policy/saturation_frac"),
             "verdict": diagnosis.verdict, "answer": diagnosis.answer}
@@ -490,7 +492,8 @@ def render(result: dict, console=None) -> None:
                   caption=f"final score: {result['final_score']}; ± is the sample std over seeds")
     for key in result["grid"]:
         table.add_column(key)
-    for column in ("seed", "status", "score", "win", "entropy", "H(action)", "σ", "saturated", "verdict", "answer"):
+    for column in ("seed", "status", "score", "win", "reward hits", "entropy", "H(action)", "σ", "saturated", "verdict",
+                   "answer"):
         table.add_column(column, justify="right" if column not in ("status", "verdict", "answer") else "left")
     blank = [""] * len(result["grid"])
     for group in result["settings"]:
@@ -498,11 +501,12 @@ def render(result: dict, console=None) -> None:
         for i, row in enumerate(members):
             setting = [Text(v) for v in row["settings"].values()] if i == 0 else blank
             answer = Text(row["error"] or row["answer"], style=_ANSWER_STYLES.get(row["answer"], ""))
-            table.add_row(*setting, str(row["seed"]), row["status"], _fmt(row["score"]), _fmt(row["win_rate"]),
-                          *(_fmt(row[k]) for k in ("entropy", "entropy_action", "std", "saturation_frac")),
+            table.add_row(*setting, str(row["seed"]), row["status"],
+                          *(_fmt(row[k]) for k in _MEASURED),
                           Text(row["verdict"]), answer)
         spread = "" if group["score_std"] is None else f" ± {_fmt(group['score_std'])}"
-        table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"), *[""] * 6,
+        table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"),
+                      *[""] * (len(_MEASURED) + 1),
                       end_section=True)
     console.print(table)
     console.print(f"written: {Path(result['logdir']) / 'sweep.csv'}, sweep.json, sweep.png")
