@@ -52,6 +52,40 @@ def test_grid_expands_to_the_cartesian_product_times_seeds(tmp_path):
     assert [t.name for t in sweep.plan(parse("--logdir", str(tmp_path), "--seeds", "3"))[1]] == ["seed=3"]
 
 
+def test_variants_set_several_keys_at_once_fill_the_rest_from_the_shared_config_and_cross_the_grid(tmp_path):
+    args = parse("--logdir", str(tmp_path), "--set", "actor.entropy_scale=3e-3",
+                 "--variant", "actor.entropy_space=distribution",
+                 "--variant", "actor.entropy_space=action, actor.entropy_control=target",
+                 "--grid", "run.reward_smoothing=none,gaussian", "--seeds", "0", "1")
+    axes, trials = sweep.plan(args)
+    assert axes == {"actor.entropy_space": ["distribution", "action"], "actor.entropy_control": ["fixed", "target"],
+                    "run.reward_smoothing": ["none", "gaussian"]}
+    assert len(trials) == 8
+    first, last = trials[0], trials[-1]
+    assert first.name == "actor.entropy_space=distribution,actor.entropy_control=fixed,run.reward_smoothing=none,seed=0"
+    assert last.name == "actor.entropy_space=action,actor.entropy_control=target,run.reward_smoothing=gaussian,seed=1"
+    assert (first.config["actor.entropy_control"], last.config["actor.entropy_control"]) == ("fixed", "target")
+    assert all(t.config["actor.entropy_scale"] == 3e-3 for t in trials)
+    assert [t.settings["run.reward_smoothing"] for t in trials[:4]] == ["none", "none", "gaussian", "gaussian"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--variant", "actor.entropy_space"], "expected KEY=VALUE"),
+    (["--variant", "actor.entropy_space=action,actor.entropy_space=distribution"], "actor.entropy_space is given twice"),
+    (["--variant", "run.seed=3"], "run.seed cannot be swept"),
+    (["--variant", "actor.entropy_space=sideways"], "accepted: distribution, action"),
+    (["--variant", "actor.entropy_space=action", "--grid", "actor.entropy_space=action,distribution"],
+     "both in --grid and --variant"),
+    (["--variant", "actor.entropy_scale=0", "--set", "actor.entropy_scale=1"], "both in --variant and --set"),
+    # The second variant fills entropy_space from the shared config: the same setting as the first.
+    (["--variant", "actor.entropy_space=distribution", "--variant", "actor.entropy_control=fixed"],
+     "the same setting as --variant actor.entropy_space=distribution"),
+])
+def test_bad_variants_name_the_item_and_what_is_accepted(tmp_path, argv, message):
+    with pytest.raises(DreamscopeError, match=re.escape(message)):
+        sweep.plan(parse("--logdir", str(tmp_path), *argv))
+
+
 def test_config_file_is_shared_by_every_trial_and_set_overrides_it(tmp_path):
     config = tmp_path / "seed.yaml"
     config.write_text("actor:\n  dist: tanh_normal\n  entropy_scale: 3.0e-3\nrun:\n  train_ratio: 128\n")

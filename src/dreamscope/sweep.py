@@ -55,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, help="agent steps per trial (default: run.steps)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="a config key and the values to try; repeatable: the sweep is their cartesian product")
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=V[,KEY=V...]",
+                        help="one setting of several keys at once; repeatable: the sweep tries each variant (crossed "
+                        "with --grid), e.g. a baseline and two remedies; a key a variant leaves out keeps the value "
+                        "every trial shares")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="seeds per setting (default: 0)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -88,10 +92,32 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
-def expand(grid: dict[str, list[str]], seeds: list[int]) -> list[dict[str, str]]:
-    """The cartesian product of the grid's values, each with every seed: settings vary slowest, seeds fastest."""
-    combos = itertools.product(*grid.values()) if grid else [()]
-    return [{**dict(zip(grid, combo)), "seed": str(seed)} for combo in combos for seed in seeds]
+def parse_variants(items: list[str]) -> list[dict[str, str]]:
+    """``K1=V1,K2=V2`` items as [{key: raw value}], in the order given; shape errors only."""
+    variants = []
+    for item in items:
+        variant: dict[str, str] = {}
+        for pair in item.split(","):
+            key, sep, value = (part.strip() for part in pair.partition("="))
+            if not sep or not key or not value:
+                raise DreamscopeError(f"--variant {item!r}: expected KEY=VALUE[,KEY=VALUE...], "
+                                      "e.g. actor.entropy_space=action,actor.entropy_control=target")
+            if key in variant:
+                raise DreamscopeError(f"--variant {item!r}: {key} is given twice")
+            if key in _OWN_KEYS:
+                raise DreamscopeError(f"--variant {item!r}: {key} cannot be swept ({_OWN_KEYS[key]})")
+            variant[key] = value
+        variants.append(variant)
+    return variants
+
+
+def expand(grid: dict[str, list[str]], seeds: list[int],
+           variants: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """Each variant crossed with the cartesian product of the grid's values, each with every seed:
+    variants vary slowest, seeds fastest."""
+    combos = list(itertools.product(*grid.values())) if grid else [()]
+    return [{**variant, **dict(zip(grid, combo)), "seed": str(seed)}
+            for variant in (variants or [{}]) for combo in combos for seed in seeds]
 
 
 def trial_name(settings: dict[str, str]) -> str:
@@ -129,10 +155,14 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise DreamscopeError(f"--max-concurrent {args.max_concurrent}: must be at least 1")
     grid = parse_grid(args.grid)
+    variants = parse_variants(args.variant)
     base = flatten(base_config(args).to_dict())
-    overlap = set(grid) & set(parse_set_args(args.set))
-    if overlap:
-        raise DreamscopeError(f"{', '.join(sorted(overlap))}: both in --grid and --set; give it once")
+    variant_keys = list(dict.fromkeys(key for variant in variants for key in variant))
+    given = {"--grid": set(grid), "--variant": set(variant_keys), "--set": set(parse_set_args(args.set))}
+    for (a, keys_a), (b, keys_b) in itertools.combinations(given.items(), 2):
+        if keys_a & keys_b:
+            raise DreamscopeError(f"{', '.join(sorted(keys_a & keys_b))}: both in {a} and {b}; give it once")
+    variants = _filled_variants(variants, variant_keys, base)
     for key, values in grid.items():  # each value alone first, so that the error names the one at fault
         coerced = [apply_overrides(Config(), {key: v}, origin=f"--grid {key}") for v in values]
         section, name = key.split(".")
@@ -141,7 +171,7 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
             raise DreamscopeError(f"--grid {key}={','.join(values)}: a value is repeated")
     logdir = Path(args.logdir).resolve()
     trials = []
-    for settings in expand(grid, args.seeds):
+    for settings in expand(grid, args.seeds, variants):
         overrides = {k: v for k, v in settings.items() if k != "seed"}
         cfg = apply_overrides(apply_overrides(Config(), base), overrides, origin="--grid")
         cfg.run.seed, cfg.run.threads = int(settings["seed"]), 1
@@ -150,7 +180,23 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
     for trial in trials:
         check_directory(trial)
     check_envs({t.config["run.env"] for t in trials})
-    return grid, trials
+    axes = {key: list(dict.fromkeys(v[key] for v in variants)) for key in variant_keys}
+    return {**axes, **grid}, trials
+
+
+def _filled_variants(variants: list[dict[str, str]], keys: list[str], base: dict) -> list[dict[str, str]]:
+    """Every variant with every variant key, the shared value filling the ones it leaves out, so
+    that each trial has the same settings columns; each variant checked, and none twice."""
+    filled, seen = [], {}
+    for variant in variants:
+        origin = f"--variant {','.join(f'{k}={v}' for k, v in variant.items())}"
+        cfg = flatten(apply_overrides(apply_overrides(Config(), base), variant, origin=origin).to_dict())
+        key = tuple(cfg[k] for k in keys)
+        if key in seen:
+            raise DreamscopeError(f"{origin}: the same setting as --variant {seen[key]}")
+        seen[key] = origin.removeprefix("--variant ")
+        filled.append({k: variant.get(k, str(base[k])) for k in keys})
+    return filled
 
 
 def check_envs(specs: set[str]) -> None:
