@@ -3,7 +3,7 @@
 Each configuration runs in its own process so that its peak memory is its own.
 Prints a table: machine, command, medians.
 
-    python benchmarks/train_step.py [--presets size1m size12m] [--repeats 10] [--compile]
+    python benchmarks/train_step.py [--presets size1m size12m] [--repeats 10] [--compile] [--bfloat16]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from machine import describe
 
 
-def measure(preset: str, compiled: bool, repeats: int, threads: int) -> dict:
+def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: int) -> dict:
     import torch
 
     from dreamscope.agent.agent import Agent
@@ -29,7 +29,7 @@ def measure(preset: str, compiled: bool, repeats: int, threads: int) -> dict:
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cfg = apply_overrides(apply_preset(Config(), preset), {"run.compile": str(compiled)})
+    cfg = apply_overrides(apply_preset(Config(), preset), {"run.compile": str(compiled), "run.precision": precision})
     obs_dim, action_dim, B, T = 16, 4, cfg.run.batch_size, cfg.run.batch_length
     agent = Agent(cfg, obs_dim, action_dim)
     batch = {"obs": torch.randn(B, T, obs_dim), "prev_action": torch.rand(B, T, action_dim) * 2 - 1,
@@ -55,7 +55,7 @@ def measure(preset: str, compiled: bool, repeats: int, threads: int) -> dict:
     with_signals, _ = timed(True)
     every = cfg.run.signals_every
     return {
-        "preset": preset, "compile": compiled, "threads": torch.get_num_threads(),
+        "preset": preset, "compile": compiled, "precision": precision, "threads": torch.get_num_threads(),
         "params_M": sum(p.numel() for p in agent.parameters()) / 1e6,
         "ms_per_update": plain * 1e3, "cpu_ms_per_update": plain_cpu * 1e3, "updates_per_s": 1 / plain,
         "env_steps_per_s_at_ratio_512": (1 / plain) * B * T / 512,
@@ -71,26 +71,28 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["size1m", "size12m"])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
+    parser.add_argument("--bfloat16", action="store_true", help="also measure run.precision=bfloat16 (the rollout)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        preset, compiled = args.child.split(",")
-        print(json.dumps(measure(preset, compiled == "1", args.repeats, args.threads)))
+        preset, compiled, precision = args.child.split(",")
+        print(json.dumps(measure(preset, compiled == "1", precision, args.repeats, args.threads)))
         return
     rows = []
     for preset in args.presets:
         for compiled in ([False, True] if args.compile else [False]):
-            cmd = [sys.executable, __file__, "--child", f"{preset},{int(compiled)}", "--repeats", str(args.repeats),
-                   "--threads", str(args.threads)]
-            result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MUJOCO_GL": "disable"})
-            if result.returncode:
-                sys.exit(f"{preset} compile={compiled} failed:\n{result.stderr}")
-            rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            for precision in (["float32", "bfloat16"] if args.bfloat16 else ["float32"]):
+                cmd = [sys.executable, __file__, "--child", f"{preset},{int(compiled)},{precision}",
+                       "--repeats", str(args.repeats), "--threads", str(args.threads)]
+                result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MUJOCO_GL": "disable"})
+                if result.returncode:
+                    sys.exit(f"{preset} compile={compiled} precision={precision} failed:\n{result.stderr}")
+                rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
     print(describe())
     print(f"command: python benchmarks/train_step.py {' '.join(sys.argv[1:])}")
     print(f"batch 16 x 64, imagination 1024 starts x 15 steps; medians of {args.repeats} updates\n")
-    header = ["preset", "compile", "threads", "params_M", "ms_per_update", "cpu_ms_per_update", "updates_per_s", "env_steps_per_s_at_ratio_512",
+    header = ["preset", "compile", "precision", "threads", "params_M", "ms_per_update", "cpu_ms_per_update", "updates_per_s", "env_steps_per_s_at_ratio_512",
               "signals_ms", "signals_overhead_pct", "peak_rss_MiB"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))

@@ -170,3 +170,55 @@ def test_adaptive_clipping_limits_gradient_relative_to_weights():
     q.grad = torch.tensor([0.3, 0.4])
     adaptive_clip_([q], 0.3)
     assert torch.allclose(q.grad, torch.tensor([0.3, 0.4]))
+
+
+def _twin_agents(**overrides):
+    """A float32 agent and a bfloat16-rollout agent with the same weights, and start states."""
+    from dreamscope.agent.world_model import Latent
+
+    torch.manual_seed(0)
+    a32 = Agent(tiny_config(actor__dist="tanh_normal", **overrides), obs_dim=5, action_dim=2)
+    a16 = Agent(tiny_config(actor__dist="tanh_normal", run__precision="bfloat16", **overrides), obs_dim=5, action_dim=2)
+    a16.load_state_dict(a32.state_dict())
+    with torch.no_grad():
+        _, post, *_ = a32.wm.loss(random_batch(B=16, T=16))
+    start = Latent(post.deter.reshape(-1, post.deter.shape[-1]), post.stoch.reshape(-1, *post.stoch.shape[2:]))
+    return a32, a16, start
+
+
+def test_bfloat16_rollout_follows_the_float32_one_and_hands_float32_to_the_losses():
+    a32, a16, start = _twin_agents()
+    cont = torch.ones(start.deter.shape[0])
+    torch.manual_seed(1)
+    i32 = a32.ac.imagine(a32.wm, start, cont)
+    torch.manual_seed(1)  # the same noise: differences come from the precision alone
+    i16 = a16.ac.imagine(a16.wm, start, cont)
+    assert {t.dtype for t in (i16.feat, i16.action, i16.raw_action, i16.reward, i16.weight)} == {torch.float32}
+    # Step 0 is the start state and its action: equal up to bfloat16 rounding (8 bits: 2^-8 relative).
+    assert torch.allclose(i16.feat[0], i32.feat[0], rtol=2 ** -7, atol=1e-3)
+    assert (i16.raw_action[0] - i32.raw_action[0]).abs().max() < 0.05
+    # One step on, the sampled latents are the same classes almost everywhere.
+    stoch = slice(start.deter.shape[-1], None)
+    assert (i16.feat[1][:, stoch] == i32.feat[1][:, stoch]).float().mean() > 0.95
+    assert (i16.feat[1] - i32.feat[1]).abs().mean() < 0.05 * i32.feat[1].abs().mean()
+
+
+def test_bfloat16_copies_follow_every_update_and_stay_out_of_checkpoints():
+    _, a16, _ = _twin_agents()
+    keys = set(a16.state_dict())
+    a16.train_step(random_batch())
+    rssm, actor = a16.ac.rollout_modules(a16.wm)
+    for low, source in ((rssm, a16.wm.rssm), (actor, a16.ac.actor)):
+        for p_low, p in zip(low.parameters(), source.parameters()):
+            assert p_low.dtype == torch.bfloat16 and torch.equal(p_low, p.detach().to(torch.bfloat16))
+    assert set(a16.state_dict()) == keys
+
+
+def test_bfloat16_rollout_refuses_backprop_and_other_dtypes():
+    from dreamscope.config import apply_overrides
+    from dreamscope.errors import DreamscopeError
+
+    with pytest.raises(DreamscopeError, match="actor.grad=backprop use run.precision=float32"):
+        Agent(tiny_config(actor__grad="backprop", run__precision="bfloat16"), obs_dim=5, action_dim=2)
+    with pytest.raises(DreamscopeError, match="run.precision='float16'; accepted: float32, bfloat16"):
+        apply_overrides(Config(), {"run.precision": "float16"})

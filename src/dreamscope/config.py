@@ -115,6 +115,7 @@ class RunConfig:
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     compile: bool = False  # torch.compile the RSSM step
+    precision: str = "float32"  # float32 | bfloat16: compute dtype of the imagination rollout (actor.grad=reinforce)
 
 
 @dataclass
@@ -149,6 +150,7 @@ _CHOICES = {
     "behavior.retnorm": ("perc", "none", "std"),
     "run.reward_smoothing": ("none", "gaussian", "uniform", "ema"),
     "optim.optimizer": ("laprop", "adam"),
+    "run.precision": ("float32", "bfloat16"),
 }
 
 #: Numeric keys that may be negative; every other number must be >= 0.

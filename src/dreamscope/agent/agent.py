@@ -11,6 +11,7 @@ from dreamscope.agent.behavior import ActorCritic, sample_action
 from dreamscope.agent.optim import Optimizer
 from dreamscope.agent.world_model import Latent, WorldModel
 from dreamscope.config import Config
+from dreamscope.errors import DreamscopeError
 from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics, reward_metrics
 
 
@@ -20,7 +21,11 @@ class Agent(nn.Module):
         self.cfg = cfg
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.wm = WorldModel(cfg.world_model, obs_dim, action_dim)
-        self.ac = ActorCritic(cfg.behavior, cfg.actor, cfg.critic, self.wm.feat_dim, action_dim)
+        if cfg.run.precision != "float32" and cfg.actor.grad == "backprop":
+            raise DreamscopeError(f"run.precision={cfg.run.precision} lowers the precision of the no-gradient "
+                                  "rollout of actor.grad=reinforce; with actor.grad=backprop use run.precision=float32")
+        self.ac = ActorCritic(cfg.behavior, cfg.actor, cfg.critic, self.wm.feat_dim, action_dim,
+                              rollout_dtype=getattr(torch, cfg.run.precision))
         self.model_params = list(self.wm.parameters()) + list(self.ac.critic.net.parameters())
         self.actor_params = list(self.ac.actor.parameters())
         self.opt = Optimizer(self.model_params + self.actor_params, cfg.optim)

@@ -147,19 +147,22 @@ class BehaviorOutput:
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, cfg: BehaviorConfig, actor_cfg: ActorConfig, critic_cfg: CriticConfig, feat_dim: int, action_dim: int):
+    def __init__(self, cfg: BehaviorConfig, actor_cfg: ActorConfig, critic_cfg: CriticConfig, feat_dim: int,
+                 action_dim: int, rollout_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.cfg = cfg
         self.actor = Actor(actor_cfg, feat_dim, action_dim)
         self.critic = Critic(critic_cfg, feat_dim)
         self.retnorm = ReturnNorm(cfg)
         self.entropy_control = EntropyControl(actor_cfg, action_dim)
+        self.rollout_dtype = rollout_dtype
+        self._rollout_copies: tuple[nn.Module, nn.Module] | None = None  # a tuple: not submodules, never saved
 
     @property
     def gamma(self) -> float:
         return 1.0 - 1.0 / self.cfg.horizon
 
-    def policy_step(self, wm, deter: torch.Tensor, stoch: torch.Tensor):
+    def policy_step(self, rssm, actor: Actor, deter: torch.Tensor, stoch: torch.Tensor):
         """One imagination step: act from the state, then predict the next state.
 
         Returns (feat, env action, raw action, next deter, next stoch) as plain tensors so
@@ -167,9 +170,24 @@ class ActorCritic(nn.Module):
         """
         state = Latent(deter, stoch)
         feat = state.feat()
-        action, raw = sample_action(self.actor(feat))
-        nxt = wm.rssm.img_step(state, action)
+        action, raw = sample_action(actor(feat))
+        nxt = rssm.img_step(state, action)
         return feat, action, raw, nxt.deter, nxt.stoch
+
+    def rollout_modules(self, wm) -> tuple[nn.Module, Actor]:
+        """The RSSM and actor a no-gradient rollout runs: the float32 modules themselves, or, at
+        ``run.precision=bfloat16``, copies in that dtype refreshed from them on every call (the
+        official code computes in bfloat16; here the heads, losses and gradients stay float32)."""
+        if self.rollout_dtype == torch.float32:
+            return wm.rssm, self.actor
+        sources = (wm.rssm, self.actor)
+        if self._rollout_copies is None:
+            self._rollout_copies = tuple(copy.deepcopy(m).to(self.rollout_dtype) for m in sources)
+        with torch.no_grad():
+            for low, source in zip(self._rollout_copies, sources):
+                for p_low, p in zip(low.parameters(), source.parameters()):
+                    p_low.copy_(p)
+        return self._rollout_copies
 
     def imagine(self, wm, start: Latent, start_cont: torch.Tensor) -> Imagination:
         """Roll the policy out in the world model for ``imag_horizon`` steps from ``start``.
@@ -179,17 +197,18 @@ class ActorCritic(nn.Module):
         with ``actor.grad=backprop`` the reparameterised samples carry the gradient.
         """
         backprop = self.actor.cfg.grad == "backprop"
+        rssm, actor = (wm.rssm, self.actor) if backprop else self.rollout_modules(wm)
         with torch.set_grad_enabled(backprop and torch.is_grad_enabled()):
-            deter, stoch = start.deter, start.stoch
+            deter, stoch = start.deter.to(next(rssm.parameters()).dtype), start.stoch
             feats, actions, raws = [], [], []
             for _ in range(self.cfg.imag_horizon):
-                feat, action, raw, deter, stoch = self.policy_step(wm, deter, stoch)
+                feat, action, raw, deter, stoch = self.policy_step(rssm, actor, deter, stoch)
                 feats.append(feat)
                 actions.append(action)
                 raws.append(raw)
             last = Latent(deter, stoch).feat()
-            action, raw = sample_action(self.actor(last))
-            feat = torch.stack([*feats, last])
+            action, raw = sample_action(actor(last))
+            feat = torch.stack([*feats, last]).float()
             reward = wm.reward(feat).mean()
             cont = (wm.cont_logits(feat) > 0).float()
             actions.append(action)
@@ -198,7 +217,7 @@ class ActorCritic(nn.Module):
         disc = self.gamma * cont
         disc = torch.cat([cont[:1], disc[1:]], 0)
         weight = torch.cumprod(disc, 0).detach()
-        return Imagination(feat, torch.stack(actions), torch.stack(raws), reward, disc, weight)
+        return Imagination(feat, torch.stack(actions).float(), torch.stack(raws).float(), reward, disc, weight)
 
     def loss(self, imag: Imagination, eta: float | None = None, adv_multiplier: float = 1.0,
              entropy_space: str | None = None) -> BehaviorOutput:
