@@ -11,8 +11,8 @@ from dreamscope.agent.behavior import ActorCritic, sample_action
 from dreamscope.agent.optim import Optimizer
 from dreamscope.agent.world_model import Latent, WorldModel
 from dreamscope.config import Config
-from dreamscope.errors import DreamscopeError
 from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics, reward_metrics
+from dreamscope.errors import DreamscopeError
 
 
 class Agent(nn.Module):

@@ -61,9 +61,9 @@ class RSSM(nn.Module):
     def core(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """One deterministic step: deter_t = GRU(deter_{t-1}, stoch_{t-1}, action_{t-1})."""
         g = self.cfg.blocks
-        action = action.to(deter.dtype)  # the sampled stoch is float32 also in a bfloat16 rollout
         action = action / action.abs().clamp_min(1.0).detach()
-        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch.flatten(-2).to(deter.dtype)), self.in_action(action)], -1)
+        stoch = stoch.flatten(-2).to(deter.dtype)  # sampled in float32, also in a bfloat16 rollout
+        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch), self.in_action(action)], -1)
         x = self.hid_norm(self.hid_block(deter) + self.hid_shared(x))
         gates = self.gru(x).reshape(-1, g, 3, deter.shape[-1] // g)
         reset, cand, update = (gates[:, :, i].reshape(deter.shape) for i in range(3))
