@@ -506,11 +506,13 @@ def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: boo
     ax.set_xlabel("env steps", fontsize=8)
     if drawn:
         if log:
-            from matplotlib.ticker import ScalarFormatter
+            from matplotlib.ticker import NullFormatter, ScalarFormatter
 
             ax.set_yscale("log")
+            low, high = ax.get_ylim()
             ax.yaxis.set_major_formatter(ScalarFormatter())
-            ax.yaxis.set_minor_formatter(ScalarFormatter())
+            # Minor labels help within a decade; across several they crowd into an unreadable column.
+            ax.yaxis.set_minor_formatter(ScalarFormatter() if high < 10 * low else NullFormatter())
             ax.tick_params(axis="y", which="both", labelsize=7)
         ax.legend(fontsize=7, loc="best")
     else:
