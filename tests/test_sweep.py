@@ -234,7 +234,7 @@ def test_score_panel_draws_a_running_mean_per_trial_coloured_by_setting_and_skip
         {"settings": groups[1]["settings"], "directory": "b", "error": None},
         {"settings": groups[1]["settings"], "directory": "c", "error": "crashed"}]}
     fig, ax = plt.subplots()
-    sweep._plot_curves(ax, result, {"a": run, "b": run}, "episode/score", "score")
+    sweep._plot_curves(ax, result, {"a": run, "b": run}, "episode/score", "score", smooth=sweep.SCORE_SMOOTHING)
     assert len(ax.lines) == 2 and ax.lines[0].get_color() != ax.lines[1].get_color()
     # The NaN point is dropped, then each value is the mean of 5 consecutive points (by hand).
     assert ax.lines[0].get_xdata().tolist() == [5000, 6000, 7000, 9000]

@@ -33,7 +33,10 @@ FINAL_FRACTION = 0.2
 _OWN_KEYS = {"run.seed": "use --seeds", "run.threads": "each trial uses one CPU and one torch thread"}
 #: What a trial's summary measures at the end of its run (final score, win rate and reward-head
 #: hit rate, last signals). The hit rate says whether sparse rewards reach the world model at all.
-_MEASURED = ("score", "win_rate", "head_hit_rate", "entropy", "entropy_action", "std", "saturation_frac")
+#: Each measure with its column header in the terminal table.
+_MEASURED_HEADERS = {"score": "score", "win_rate": "win", "head_hit_rate": "reward hits", "entropy": "entropy",
+                     "entropy_action": "H(action)", "std": "σ", "saturation_frac": "saturated"}
+_MEASURED = tuple(_MEASURED_HEADERS)
 #: Config keys a rerun may change without making a finished trial a different run.
 _RESUMABLE_KEYS = {"run.steps"}
 _VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
@@ -454,7 +457,8 @@ def write_plot(result: dict, path: Path) -> None:
         ax.legend(title="verdict", fontsize=7, title_fontsize=7, loc="best")
     ax.grid(axis="y", alpha=0.3)
     runs = _read_trial_runs(result)
-    _plot_curves(ax_score, result, runs, "episode/score", f"episode score over training (mean of {SCORE_SMOOTHING})")
+    _plot_curves(ax_score, result, runs, "episode/score", f"episode score over training (mean of {SCORE_SMOOTHING})",
+                 smooth=SCORE_SMOOTHING)
     _plot_curves(ax_std, result, runs, "policy/std_mean", "policy σ (policy/std_mean) over training", log=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -480,8 +484,8 @@ def _read_trial_runs(result: dict) -> dict:
     return runs
 
 
-def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: bool = False) -> None:
-    """``metric`` over env steps for every trial, one colour per setting; scores as a running mean."""
+def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: bool = False, smooth: int = 1) -> None:
+    """``metric`` over env steps for every trial, one colour per setting, as a running mean of ``smooth`` points."""
     import numpy as np
 
     colours = [_SETTING_COLOURS[i % len(_SETTING_COLOURS)] for i in range(len(result["settings"]))]
@@ -494,9 +498,9 @@ def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: boo
                 continue
             keep = np.isfinite(series.values)
             steps, values = series.steps[keep], series.values[keep]
-            if metric == "episode/score" and len(values) >= SCORE_SMOOTHING:
-                values = np.convolve(values, np.full(SCORE_SMOOTHING, 1 / SCORE_SMOOTHING), mode="valid")
-                steps = steps[SCORE_SMOOTHING - 1:]
+            if smooth > 1 and len(values) >= smooth:
+                values = np.convolve(values, np.full(smooth, 1 / smooth), mode="valid")
+                steps = steps[smooth - 1:]
             if not len(values):
                 continue
             ax.plot(steps, values, color=colour, linewidth=1.2, alpha=0.85,
@@ -540,8 +544,7 @@ def render(result: dict, console=None) -> None:
                   caption=f"final score: {result['final_score']}; ± is the sample std over seeds")
     for key in result["grid"]:
         table.add_column(key)
-    for column in ("seed", "status", "score", "win", "reward hits", "entropy", "H(action)", "σ", "saturated", "verdict",
-                   "answer"):
+    for column in ("seed", "status", *_MEASURED_HEADERS.values(), "verdict", "answer"):
         table.add_column(column, justify="right" if column not in ("status", "verdict", "answer") else "left")
     blank = [""] * len(result["grid"])
     for group in result["settings"]:
