@@ -3,7 +3,10 @@
 Each configuration runs in its own process so that its peak memory is its own.
 Prints a table: machine, command, medians.
 
-    python benchmarks/train_step.py [--presets size1m size12m] [--repeats 10] [--compile] [--bfloat16]
+    python benchmarks/train_step.py [--presets size1m size12m] [--repeats 10] [--compile] [--bfloat16] [--device cuda]
+
+On a GPU the clock is read after ``torch.cuda.synchronize()``, so a median covers the device
+work, and the table adds the peak GPU memory the update allocated.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from machine import describe
 
 
-def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: int) -> dict:
+def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: int, device: str) -> dict:
     import torch
 
     from dreamscope.agent.agent import Agent
@@ -29,16 +32,21 @@ def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: 
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cfg = apply_overrides(apply_preset(Config(), preset), {"run.compile": str(compiled), "run.precision": precision})
+    cfg = apply_overrides(apply_preset(Config(), preset),
+                          {"run.compile": str(compiled), "run.precision": precision, "run.device": device})
     obs_dim, action_dim, B, T = 16, 4, cfg.run.batch_size, cfg.run.batch_length
-    agent = Agent(cfg, obs_dim, action_dim)
+    agent = Agent(cfg, obs_dim, action_dim).to(device)
     batch = {"obs": torch.randn(B, T, obs_dim), "prev_action": torch.rand(B, T, action_dim) * 2 - 1,
              "reward": torch.zeros(B, T), "is_first": torch.zeros(B, T, dtype=torch.bool),
              "is_terminal": torch.zeros(B, T, dtype=torch.bool)}
     batch["reward"][:, ::50] = 10.0
+    batch = {key: value.to(device) for key, value in batch.items()}
+    on_gpu = device.startswith("cuda")
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
     warm = time.perf_counter()
     for _ in range(3):
         agent.train_step(batch)
+    sync()
     warmup_s = time.perf_counter() - warm
 
     def timed(measure_signals: bool) -> tuple[float, float]:
@@ -47,6 +55,7 @@ def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: 
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()
             agent.train_step(batch, measure=measure_signals)
+            sync()
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
         return statistics.median(wall), statistics.median(cpu)
@@ -55,6 +64,7 @@ def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: 
     with_signals, _ = timed(True)
     every = cfg.run.signals_every
     return {
+        "device": torch.cuda.get_device_name() if on_gpu else "cpu",
         "preset": preset, "compile": compiled, "precision": precision, "threads": torch.get_num_threads(),
         "params_M": sum(p.numel() for p in agent.parameters()) / 1e6,
         "ms_per_update": plain * 1e3, "cpu_ms_per_update": plain_cpu * 1e3, "updates_per_s": 1 / plain,
@@ -62,6 +72,7 @@ def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: 
         "signals_ms": (with_signals - plain) * 1e3,
         "signals_overhead_pct": 100 * (with_signals - plain) / every / plain,
         "peak_rss_MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_MiB": torch.cuda.max_memory_allocated() / 2**20 if on_gpu else float("nan"),
         "warmup_s": warmup_s,
     }
 
@@ -73,18 +84,19 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
     parser.add_argument("--bfloat16", action="store_true", help="also measure run.precision=bfloat16 (the rollout)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         preset, compiled, precision = args.child.split(",")
-        print(json.dumps(measure(preset, compiled == "1", precision, args.repeats, args.threads)))
+        print(json.dumps(measure(preset, compiled == "1", precision, args.repeats, args.threads, args.device)))
         return
     rows = []
     for preset in args.presets:
         for compiled in ([False, True] if args.compile else [False]):
             for precision in (["float32", "bfloat16"] if args.bfloat16 else ["float32"]):
                 cmd = [sys.executable, __file__, "--child", f"{preset},{int(compiled)},{precision}",
-                       "--repeats", str(args.repeats), "--threads", str(args.threads)]
+                       "--repeats", str(args.repeats), "--threads", str(args.threads), "--device", args.device]
                 result = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "MUJOCO_GL": "disable"})
                 if result.returncode:
                     sys.exit(f"{preset} compile={compiled} precision={precision} failed:\n{result.stderr}")
@@ -92,8 +104,10 @@ def main() -> None:
     print(describe())
     print(f"command: python benchmarks/train_step.py {' '.join(sys.argv[1:])}")
     print(f"batch 16 x 64, imagination 1024 starts x 15 steps; medians of {args.repeats} updates\n")
-    header = ["preset", "compile", "precision", "threads", "params_M", "ms_per_update", "cpu_ms_per_update", "updates_per_s", "env_steps_per_s_at_ratio_512",
+    header = ["device", "preset", "compile", "precision", "threads", "params_M", "ms_per_update", "cpu_ms_per_update", "updates_per_s", "env_steps_per_s_at_ratio_512",
               "signals_ms", "signals_overhead_pct", "peak_rss_MiB"]
+    if args.device.startswith("cuda"):
+        header.append("peak_gpu_MiB")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:

@@ -120,3 +120,16 @@ def test_reward_scale_and_smoothing_change_only_what_replay_stores(tmp_path):
 
     expected = smooth_rewards(np.array(held, dtype=np.float32).reshape(-1), "uniform", 3.0, 9, 0.33)
     np.testing.assert_allclose(resumed.replay.data["reward"][0, 402:450], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("device, message", [("gpu0", "not a torch device"), ("mps", "runs on cpu or cuda")])
+def test_a_device_this_machine_cannot_use_is_named_before_anything_is_built(tmp_path, device, message):
+    with pytest.raises(DreamscopeError, match=f"run.device='{device}'.*{message}"):
+        Trainer(fast_config(**{"run.device": device}), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_on_a_machine_without_one_says_so(tmp_path):
+    with pytest.raises(DreamscopeError, match="run.device='cuda'.*sees no CUDA GPU; use run.device=cpu"):
+        Trainer(fast_config(**{"run.device": "cuda"}), tmp_path)

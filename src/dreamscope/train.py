@@ -77,6 +77,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_device(name: str) -> None:
+    """Fail before any env or model is built when ``run.device`` names nothing this machine has."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DreamscopeError(f"run.device={name!r} is not a torch device; accepted: cpu, cuda, cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DreamscopeError(f"run.device={name!r}, but this torch ({torch.__version__}) sees no CUDA GPU; "
+                              "use run.device=cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise DreamscopeError(f"run.device={name!r}: dreamscope runs on cpu or cuda")
+
+
 class Trainer:
     """Collect with the current policy, train at ``train_ratio``, log, checkpoint."""
 
@@ -90,6 +105,7 @@ class Trainer:
 
         self.cfg, self.logdir = cfg, Path(logdir)
         r = cfg.run
+        _check_device(r.device)
         if not resume and (self.logdir / METRICS).exists() and not overwrite:
             raise DreamscopeError(f"{self.logdir} already holds a run; use --resume {self.logdir} to continue it, "
                                   "--overwrite to replace it, or another --logdir")

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Every GPU check and benchmark in one call: a lent GPU machine is held for minutes, not hours.
+#
+#   bash benchmarks/gpu.sh [OUTDIR]        (OUTDIR defaults to $OUT, else /tmp/dreamscope-gpu)
+#
+# Runs from the repository root on a machine whose python3 has a CUDA torch. Packages that
+# machine lacks (mujoco, gymnasium, ...) may sit as wheels in .whl/; they are installed to
+# /tmp/site. Appends every step's output to OUTDIR/gpu_session.txt and prints each step's end.
+set -u
+out=${1:-${OUT:-/tmp/dreamscope-gpu}}
+mkdir -p "$out"
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} MUJOCO_GL=disable PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
+py=python3
+log=$out/gpu_session.txt
+step() {  # step NAME COMMAND...: run it (240 s at most), append its output to the log, go on when it fails
+  local name=$1; shift
+  echo "=== $name: $*" | tee -a "$log"
+  local t0=$SECONDS
+  timeout "${STEP_TIMEOUT:-240}" "$@" >"$out/step.txt" 2>&1
+  local rc=$?
+  cat "$out/step.txt" >>"$log"
+  tail -n 12 "$out/step.txt"
+  echo "=== $name: rc $rc, $((SECONDS - t0)) s" | tee -a "$log"
+}
+
+step gpu nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv
+# Correctness on the GPU first: a short run, the doctor on it, the probe on the GPU and on the CPU.
+run=/tmp/dreamscope-gpu-run
+rm -rf "$run"
+step cuda_train $py -m dreamscope.cli train --preset tiny --config airhockey_seed_small --steps 1200 \
+  --logdir "$run" --no-progress --set run.device=cuda
+step cuda_diagnose $py -m dreamscope.cli diagnose "$run"
+step cuda_probe $py -m dreamscope.cli probe "$run" --device cuda --updates 50 --eval-batches 2 --train-batches 4
+step cpu_probe_of_cuda_run $py -m dreamscope.cli probe "$run" --device cpu --updates 20 --eval-batches 2 --train-batches 2
+# One update, per model size and precision; compiled at the middle size.
+step train_step_cuda $py benchmarks/train_step.py --device cuda --presets size1m size25m --bfloat16 --repeats 20
+step train_step_cuda_compile $py benchmarks/train_step.py --device cuda --presets size12m --compile --bfloat16 --repeats 20
+# Whole runs: what one run gets, and what the machine gives several at once (a sweep's trials).
+loop="--steps 1200 --set run.log_every=125"
+step train_loop_cuda $py benchmarks/train_loop.py --device cuda $loop --parallel 1 4 8
+step train_loop_cpu $py benchmarks/train_loop.py --device cpu $loop --parallel 1 8
+rm -f "$out/step.txt"
