@@ -334,3 +334,18 @@ def test_dense_variant_id_gives_the_shaped_rewards_of_reward_dense():
     assert dense == rewards(AirHockeyEnv(reward="dense"))
     assert sum(r not in (0.0, GOAL_REWARD, -GOAL_REWARD) for r in dense) > 50  # shaped almost every step
     assert set(rewards(make_env("airhockey"))) <= {0.0, GOAL_REWARD, -GOAL_REWARD}
+
+
+def test_idle_variant_id_is_the_sparse_task_against_a_paddle_that_never_moves():
+    from dreamscope.envs.factory import make_env
+
+    actions = np.random.default_rng(6).uniform(-1, 1, (80, 4)).astype(np.float32)
+
+    def observations(env):
+        first, _ = env.reset(seed=12)
+        return np.stack([first] + [env.step(a)[0] for a in actions])
+
+    idle = observations(make_env("airhockey-idle"))
+    np.testing.assert_array_equal(idle, observations(AirHockeyEnv(opponent="idle")))
+    assert np.ptp(idle[:, 7:9], axis=0).max() < 1e-6  # the opponent's paddle stays where it started
+    assert np.ptp(observations(make_env("airhockey"))[:, 7:9], axis=0).max() > 0.01  # the defender moves

@@ -8,6 +8,9 @@ AIRHOCKEY_ID = "dreamscope/AirHockey-v0"
 #: The same task with the documented shaping term, named as Gymnasium-Robotics names its dense
 #: variants; a control for the sparse task: does a remedy help once a learning signal exists?
 AIRHOCKEY_DENSE_ID = "dreamscope/AirHockeyDense-v0"
+#: The sparse task against an opponent that never moves (an open goal): random play scores in
+#: about 5% of episodes, so a policy that learned shows as a score far above that.
+AIRHOCKEY_IDLE_ID = "dreamscope/AirHockeyIdle-v0"
 
 
 def register_envs() -> None:
@@ -22,3 +25,5 @@ def register_envs() -> None:
         register(id=AIRHOCKEY_ID, entry_point=entry)
     if AIRHOCKEY_DENSE_ID not in registry:
         register(id=AIRHOCKEY_DENSE_ID, entry_point=entry, kwargs={"reward": "dense"})
+    if AIRHOCKEY_IDLE_ID not in registry:
+        register(id=AIRHOCKEY_IDLE_ID, entry_point=entry, kwargs={"opponent": "idle"})

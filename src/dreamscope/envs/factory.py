@@ -3,6 +3,7 @@
 Accepted specs:
   * ``airhockey``                      dreamscope's sparse-reward task (``dreamscope/AirHockey-v0``)
   * ``airhockey-dense``                the same with shaping (``dreamscope/AirHockeyDense-v0``)
+  * ``airhockey-idle``                 sparse, against an opponent that never moves (``dreamscope/AirHockeyIdle-v0``)
   * ``Pendulum-v1`` or any Gymnasium id with a Box action space
   * ``dmc:walker-walk``                DeepMind Control Suite via dm_control (domain-task)
   * ``my_package.my_module:MyEnv-v0``  imports the module (which registers the id), then makes it
@@ -17,7 +18,8 @@ import numpy as np
 
 from dreamscope.errors import DreamscopeError
 
-ALIASES = {"airhockey": "dreamscope/AirHockey-v0", "airhockey-dense": "dreamscope/AirHockeyDense-v0"}
+ALIASES = {"airhockey": "dreamscope/AirHockey-v0", "airhockey-dense": "dreamscope/AirHockeyDense-v0",
+           "airhockey-idle": "dreamscope/AirHockeyIdle-v0"}
 
 
 class ActionRepeat(gym.Wrapper):
@@ -90,7 +92,7 @@ def _make_base(spec: str, seed: int | None) -> gym.Env:
     try:
         return gym.make(env_id)
     except gym.error.Error as err:
-        raise DreamscopeError(f"--env {spec!r}: {err}; accepted: airhockey, airhockey-dense, a Gymnasium id (Pendulum-v1), "
+        raise DreamscopeError(f"--env {spec!r}: {err}; accepted: {', '.join(ALIASES)}, a Gymnasium id (Pendulum-v1), "
                               "dmc:DOMAIN-TASK, or module:EnvId") from None
 
 
