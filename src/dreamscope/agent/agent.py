@@ -70,11 +70,10 @@ class Agent(nn.Module):
         opt_metrics = self.opt.step()
         self.ac.critic.update_slow()
         self.updates += 1
-        metrics.update({"loss/model": float(wm_loss.detach()), "loss/actor": float(out.actor_loss.detach()),
-                        "loss/critic": float(out.critic_loss.detach()), "loss/policy_gradient": float(out.pg_loss.detach()),
-                        "loss/entropy": float(out.ent_loss.detach())})
+        metrics.update(_to_host({"loss/model": wm_loss, "loss/actor": out.actor_loss, "loss/critic": out.critic_loss,
+                                 "loss/policy_gradient": out.pg_loss, "loss/entropy": out.ent_loss,
+                                 **wm_metrics, **opt_metrics}))
         metrics.update(self.ac.entropy_control.update(out.dist))
-        metrics.update({k: float(v.detach()) for k, v in {**wm_metrics, **opt_metrics}.items()})
         if measure:
             t0 = time.perf_counter()
             with torch.no_grad():
@@ -86,3 +85,8 @@ class Agent(nn.Module):
             metrics["perf/signals_seconds"] = signal_seconds
         return metrics
 
+
+def _to_host(scalars: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Scalar tensors as floats in one device-to-host copy: a ``float()`` each would wait on the GPU once per metric."""
+    values = torch.stack([v.detach().float().reshape(()) for v in scalars.values()]).tolist()
+    return dict(zip(scalars, values))

@@ -71,7 +71,7 @@ class Optimizer:
             self.opt = torch.optim.Adam(self.params, cfg.lr, betas, eps=max(cfg.eps, 1e-8))
         self.updates = 0
 
-    def step(self) -> dict[str, float]:
+    def step(self) -> dict[str, torch.Tensor]:
         """Clip, warm up, step; returns the pre-clip global gradient norm."""
         grads = [p.grad for p in self.params if p.grad is not None]
         norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
