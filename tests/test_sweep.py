@@ -239,5 +239,14 @@ def test_score_panel_draws_a_running_mean_per_trial_coloured_by_setting_and_skip
     # The NaN point is dropped, then each value is the mean of 5 consecutive points (by hand).
     assert ax.lines[0].get_xdata().tolist() == [5000, 6000, 7000, 9000]
     assert np.allclose(ax.lines[0].get_ydata(), [0.0, 2.0, 2.0, 2.0])
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["reward_smoothing=none", "reward_smoothing=gaussian"]
+    assert [line.get_label() for line in ax.lines] == ["reward_smoothing=none", "reward_smoothing=gaussian"]
     plt.close(fig)
+
+
+def test_setting_labels_name_only_the_keys_that_tell_settings_apart():
+    groups = [{"settings": {"actor.entropy_space": "distribution", "actor.entropy_control": "fixed", "run.steps": "9"}},
+              {"settings": {"actor.entropy_space": "action", "actor.entropy_control": "target", "run.steps": "9"}}]
+    assert sweep._setting_labels(groups, ", ") == ["entropy_space=distribution, entropy_control=fixed",
+                                                   "entropy_space=action, entropy_control=target"]
+    assert sweep._setting_labels(groups[:1]) == ["entropy_space=distribution\nentropy_control=fixed\nsteps=9"]
+    assert sweep._setting_labels([{"settings": {}}]) == ["all"]

@@ -420,9 +420,13 @@ def write_csv(result: dict, path: Path) -> None:
                              *("" if values[c] is None else values[c] for c in _CSV_COLUMNS)])
 
 
-def _setting_label(settings: dict[str, str], sep: str = "\n") -> str:
-    """``entropy_scale=3e-3`` for ``actor.entropy_scale``: the section adds length, not meaning, in a plot."""
-    return sep.join(f"{k.rpartition('.')[2]}={v}" for k, v in settings.items()) or "all"
+def _setting_labels(groups: list[dict], sep: str = "\n") -> list[str]:
+    """One label per setting, naming only the keys whose value differs between settings (a key every
+    setting shares tells them apart no better than none) and ``entropy_scale=3e-3`` for
+    ``actor.entropy_scale``: the section adds length, not meaning, in a plot."""
+    settings = [g["settings"] for g in groups]
+    keys = [k for k in settings[0] if len(settings) == 1 or len({s.get(k) for s in settings}) > 1] if settings else []
+    return [sep.join(f"{k.rpartition('.')[2]}={g['settings'][k]}" for k in keys) or "all" for g in groups]
 
 
 def write_plot(result: dict, path: Path) -> None:
@@ -449,7 +453,9 @@ def write_plot(result: dict, path: Path) -> None:
             shown.add(verdict)
         if group["score_mean"] is not None:
             ax.hlines(group["score_mean"], x - 0.25, x + 0.25, color="black", linewidth=1.5, zorder=2)
-    ax.set_xticks(range(len(groups)), [_setting_label(g["settings"]) for g in groups], fontsize=8)
+    ax.set_xticks(range(len(groups)), _setting_labels(groups), fontsize=8)
+    for tick, colour in zip(ax.get_xticklabels(), _setting_colours(len(groups))):
+        tick.set_color(colour)
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_ylabel(f"final score ({result['final_score'].replace(' points', '')})", fontsize=8)
     ax.set_title(f"{Path(result['logdir']).name}: seeds {', '.join(map(str, result['seeds']))}; bar = mean", fontsize=9)
@@ -460,7 +466,15 @@ def write_plot(result: dict, path: Path) -> None:
     _plot_curves(ax_score, result, runs, "episode/score", f"episode score over training (mean of {SCORE_SMOOTHING})",
                  smooth=SCORE_SMOOTHING)
     _plot_curves(ax_std, result, runs, "policy/std_mean", "policy σ (policy/std_mean) over training", log=True)
-    fig.tight_layout()
+    # One legend for both curve panels, below them: inside a panel, settings of three keys each cover the curves.
+    handles, labels = ax_score.get_legend_handles_labels()
+    if not handles:  # no trial logged a score yet; σ may be there
+        handles, labels = ax_std.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(3, len(handles)), fontsize=8, frameon=False)
+        fig.tight_layout(rect=(0, 0.05 * ((len(handles) + 2) // 3), 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
@@ -484,13 +498,18 @@ def _read_trial_runs(result: dict) -> dict:
     return runs
 
 
+def _setting_colours(count: int) -> list[str]:
+    """The colour of each setting, the same in every panel (the tick labels of the first included)."""
+    return [_SETTING_COLOURS[i % len(_SETTING_COLOURS)] for i in range(count)]
+
+
 def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: bool = False, smooth: int = 1) -> None:
     """``metric`` over env steps for every trial, one colour per setting, as a running mean of ``smooth`` points."""
     import numpy as np
 
-    colours = [_SETTING_COLOURS[i % len(_SETTING_COLOURS)] for i in range(len(result["settings"]))]
+    groups = result["settings"]
     drawn = False
-    for colour, group in zip(colours, result["settings"]):
+    for colour, group, label in zip(_setting_colours(len(groups)), groups, _setting_labels(groups, ", ")):
         labelled = False
         for row in (r for r in result["trials"] if r["settings"] == group["settings"]):
             series = runs[row["directory"]].get(metric) if row["directory"] in runs else None
@@ -504,7 +523,7 @@ def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: boo
             if not len(values):
                 continue
             ax.plot(steps, values, color=colour, linewidth=1.2, alpha=0.85,
-                    label=None if labelled else _setting_label(group["settings"], ", "))
+                    label=None if labelled else label)
             labelled = drawn = True
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("env steps", fontsize=8)
@@ -518,7 +537,6 @@ def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: boo
             # Minor labels help within a decade; across several they crowd into an unreadable column.
             ax.yaxis.set_minor_formatter(ScalarFormatter() if high < 10 * low else NullFormatter())
             ax.tick_params(axis="y", which="both", labelsize=7)
-        ax.legend(fontsize=7, loc="best")
     else:
         ax.text(0.5, 0.5, f"no {metric} logged", ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
