@@ -439,9 +439,12 @@ def write_plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     groups = result["settings"]
-    fig, (ax, ax_score, ax_std) = plt.subplots(
-        1, 3, figsize=(max(4.0, 1.9 * len(groups) + 1.5) + 10.0, 4.2),
-        gridspec_kw={"width_ratios": [max(1.0, 0.45 * len(groups)), 1.6, 1.6]})
+    labels = _setting_labels(groups)
+    # Each setting gets room for its longest label line (~0.075 in per character at 8 pt), so neighbours never overlap.
+    per_setting = max(1.3, 0.075 * max(len(line) for label in labels for line in label.split("\n")))
+    first, curves = max(3.0, per_setting * len(groups) + 0.8), 5.5
+    fig, (ax, ax_score, ax_std) = plt.subplots(1, 3, figsize=(first + 2 * curves, 4.2),
+                                               gridspec_kw={"width_ratios": [first, curves, curves]})
     shown: set[str] = set()
     for x, group in enumerate(groups):
         members = [r for r in result["trials"] if r["settings"] == group["settings"] and r["score"] is not None]
@@ -453,7 +456,7 @@ def write_plot(result: dict, path: Path) -> None:
             shown.add(verdict)
         if group["score_mean"] is not None:
             ax.hlines(group["score_mean"], x - 0.25, x + 0.25, color="black", linewidth=1.5, zorder=2)
-    ax.set_xticks(range(len(groups)), _setting_labels(groups), fontsize=8)
+    ax.set_xticks(range(len(groups)), labels, fontsize=8)
     for tick, colour in zip(ax.get_xticklabels(), _setting_colours(len(groups))):
         tick.set_color(colour)
     ax.set_xlim(-0.6, len(groups) - 0.4)
