@@ -115,12 +115,38 @@ def test_config_file_is_shared_by_every_trial_and_set_overrides_it(tmp_path):
     (["--grid", "actor.entropy_scale=0,1", "--set", "actor.entropy_scale=1"], "both in --grid and --set"),
     (["--seeds", "0", "0"], "a seed is repeated"),
     (["--max-concurrent", "0"], "--max-concurrent 0"),
+    (["--gpus-per-trial", "2"], "--gpus-per-trial 2: a trial trains on one device; accepted: a share in (0, 1]"),
+    (["--gpus-per-trial", "-0.5"], "--gpus-per-trial -0.5: a trial trains on one device"),
+    (["--gpus-per-trial", "0.5", "--set", "run.device=cpu"], "a GPU share needs run.device=cuda"),
+    (["--set", "run.device=cuda"], "run.device='cuda' needs --gpus-per-trial: Ray hides the GPUs"),
+    (["--grid", "run.device=cpu,cuda"], "run.device='cuda' needs --gpus-per-trial"),
 ])
 def test_bad_input_is_refused_before_anything_starts(tmp_path, argv, message):
     logdir = tmp_path / "sweep"
     with pytest.raises(DreamscopeError, match=re.escape(message)):
         sweep.run(parse("--logdir", str(logdir), *argv))
     assert not logdir.exists()
+
+
+def test_a_gpu_share_trains_every_trial_on_cuda_and_is_reserved_through_ray(tmp_path, monkeypatch):
+    import torch
+
+    args = parse("--logdir", str(tmp_path), "--gpus-per-trial", "0.25", "--seeds", "0", "1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    with pytest.raises(DreamscopeError, match=re.escape("--gpus-per-trial 0.25: this machine has no CUDA GPU")):
+        sweep.plan(args)
+    joining = parse("--logdir", str(tmp_path), "--gpus-per-trial", "0.25", "--address", "auto")
+    assert sweep.plan(joining)[1][0].config["run.device"] == "cuda"  # the cluster's GPUs, not this machine's
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    _, trials = sweep.plan(args)
+    assert [t.config["run.device"] for t in trials] == ["cuda", "cuda"]
+    assert sweep.trial_resources(args) == {"cpu": 1, "gpu": 0.25}
+    assert sweep.trial_resources(parse("--logdir", str(tmp_path))) == {"cpu": 1}
+    # A CPU sweep's finished trial resumes on the GPU rather than counting as another run.
+    cpu_trial = sweep.plan(parse("--logdir", str(tmp_path), "--seeds", "0"))[1][0]
+    (tmp_path / "seed=0").mkdir()
+    dump_yaml(apply_overrides(Config(), cpu_trial.config), tmp_path / "seed=0" / "config.yaml")
+    assert [t.name for t in sweep.plan(args)[1]] == ["seed=0", "seed=1"]
 
 
 def test_never_writes_into_another_run_or_a_foreign_directory(tmp_path):

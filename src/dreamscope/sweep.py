@@ -38,7 +38,7 @@ _MEASURED_HEADERS = {"score": "score", "win_rate": "win", "head_hit_rate": "rewa
                      "entropy_action": "H(action)", "std": "σ", "saturation_frac": "saturated"}
 _MEASURED = tuple(_MEASURED_HEADERS)
 #: Config keys a rerun may change without making a finished trial a different run.
-_RESUMABLE_KEYS = {"run.steps"}
+_RESUMABLE_KEYS = {"run.steps", "run.device"}
 _VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
                     "TRANSIENT_DIPS": "tab:brown", "EXPLORING": "tab:blue", "HEALTHY": "tab:green",
                     "IMPOSSIBLE_ENTROPY": "tab:gray", "UNDECIDED": "tab:gray", "ERROR": "black"}
@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a config key for every trial; repeatable")
     parser.add_argument("--max-concurrent", type=int, metavar="N",
                         help="trials at once (default: as many as free CPUs)")
+    parser.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="F",
+                        help="share of a GPU each trial reserves through Ray, in (0, 1]: 0.25 runs four trials per "
+                             "GPU; trials then train on cuda (default 0: CPU only)")
     parser.add_argument("--address", help="join this Ray cluster (e.g. auto) instead of starting a local instance")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="no line per finished trial")
@@ -148,7 +151,38 @@ def base_config(args: argparse.Namespace) -> Config:
         overrides["run.env"] = args.env
     if args.steps is not None:
         overrides["run.steps"] = str(args.steps)
-    return compose(args.preset, args.config, overrides)
+    cfg = compose(args.preset, args.config, overrides)
+    if args.gpus_per_trial > 0 and cfg.run.device == "cpu" and "run.device" not in overrides:
+        cfg.run.device = "cuda"  # a GPU share means the GPU; only an explicit --set run.device=cpu says otherwise
+    return cfg
+
+
+def check_gpus(args: argparse.Namespace, device: str) -> None:
+    """Refuse GPU settings Ray would only fail on later: it hides every GPU from a trial that reserves
+    none, and a local sweep cannot reserve a GPU this machine does not have."""
+    share = args.gpus_per_trial
+    if not 0 <= share <= 1:
+        raise DreamscopeError(f"--gpus-per-trial {share:g}: a trial trains on one device; accepted: a share "
+                              "in (0, 1] of a GPU (0.5 runs two trials per GPU), or 0 for CPU only")
+    on_cuda = device.startswith("cuda")
+    if share > 0 and not on_cuda:
+        raise DreamscopeError(f"--gpus-per-trial {share:g} with run.device={device!r}: a GPU share needs "
+                              "run.device=cuda (leave --set run.device out), or drop --gpus-per-trial")
+    if share == 0 and on_cuda:
+        raise DreamscopeError(f"run.device={device!r} needs --gpus-per-trial: Ray hides the GPUs from a trial "
+                              "that reserves none (e.g. --gpus-per-trial 1, or 0.5 for two trials per GPU)")
+    if share > 0 and args.address is None:
+        import torch
+
+        if torch.cuda.device_count() == 0:
+            raise DreamscopeError(f"--gpus-per-trial {share:g}: this machine has no CUDA GPU that torch "
+                                  f"{torch.__version__} can see; run the sweep on one, or join a cluster "
+                                  "that has them with --address")
+
+
+def trial_resources(args: argparse.Namespace) -> dict[str, float]:
+    """What Ray reserves for each trial: one CPU (one torch thread), and its GPU share if any."""
+    return {"cpu": 1, "gpu": args.gpus_per_trial} if args.gpus_per_trial > 0 else {"cpu": 1}
 
 
 def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
@@ -180,6 +214,8 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
         cfg.run.seed, cfg.run.threads = int(settings["seed"]), 1
         name = trial_name(settings)
         trials.append(Trial(name, settings, flatten(cfg.to_dict()), str(logdir / name)))
+    for device in dict.fromkeys(t.config["run.device"] for t in trials):
+        check_gpus(args, device)
     for trial in trials:
         check_directory(trial)
     check_envs({t.config["run.env"] for t in trials})
@@ -314,7 +350,7 @@ def run_with_ray(trials: list[Trial], args: argparse.Namespace) -> dict[str, dic
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     try:
         tuner = tune.Tuner(
-            tune.with_resources(_tune_trainable, {"cpu": 1}),
+            tune.with_resources(_tune_trainable, trial_resources(args)),
             param_space={"trial": tune.grid_search([asdict(t) for t in trials])},
             tune_config=tune.TuneConfig(max_concurrent_trials=args.max_concurrent, trial_dirname_creator=_tune_dirname),
             run_config=tune.RunConfig(name=time.strftime("sweep-%Y%m%d-%H%M%S"), storage_path=str(logdir / "tune"),
