@@ -36,6 +36,10 @@ step cuda_train $py -m dreamscope.cli train --preset tiny --config airhockey_see
 step cuda_diagnose $py -m dreamscope.cli diagnose "$run"
 step cuda_probe $py -m dreamscope.cli probe "$run" --device cuda --updates 50 --eval-batches 2 --train-batches 4
 step cpu_probe_of_cuda_run $py -m dreamscope.cli probe "$run" --device cpu --updates 20 --eval-batches 2 --train-batches 2
+# A sweep's trials sharing the GPU through Ray (needs ray[tune]): two trials on half a GPU each.
+rm -rf /tmp/dreamscope-gpu-sweep
+step cuda_sweep $py -m dreamscope.cli sweep --logdir /tmp/dreamscope-gpu-sweep --preset tiny \
+  --config airhockey_seed_small --steps 600 --gpus-per-trial 0.5 --seeds 0 1 --no-progress
 # One update, per model size and precision; compiled at the middle size.
 step train_step_cuda $py benchmarks/train_step.py --device cuda --presets size1m size25m --bfloat16 --repeats 20
 step train_step_cuda_compile $py benchmarks/train_step.py --device cuda --presets size12m --compile --bfloat16 --repeats 20
