@@ -252,6 +252,13 @@ def test_entropy_holder_reads_sigma_levels_against_continuing_as_trained():
     # Both fall alike: the policy gradient, not the bonus's absence, lowers σ (0.08 < 0.1 more).
     assert P.entropy_holder(results(1.0, 0.62, 0.7), 200)[0] == "not bonus"
     assert P.entropy_holder(results(1.0, 0.5, 0.625), 200)[0] == "bonus"  # both fall, but 0.125 more without
+    # Neither moves and σ is still at its ceiling without the bonus: K was too short to tell.
+    stuck = results(1.0, 0.98, 1.0)
+    stuck["eta0"].after["std_at_upper_frac"] = 0.9
+    holder, statement = P.entropy_holder(stuck, 200)
+    assert holder == "pinned" and "90% of its components" in statement and "more --updates" in statement
+    stuck["eta0"].after["std_at_upper_frac"] = 0.4  # off the ceiling, and the bonus's absence still moves it little
+    assert P.entropy_holder(stuck, 200)[0] == "not bonus"
     holder, statement = P.entropy_holder(results(0.3, 0.1, 0.3), 200)
     assert holder == "not high" and "0.30 of its log range" in statement
     assert P.entropy_holder({"eta0": results(1.0, 0.5, 1.0)["eta0"]}, 200)[0] == "unknown"

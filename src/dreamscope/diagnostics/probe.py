@@ -106,7 +106,9 @@ DEFAULT_THRESHOLDS = ProbeThresholds()
 # A second, separate question: what holds the entropy up? (``entropy_holder``)
 #   bonus      ⇐ the trained σ level is ≥ symptom_min_std_level and η = 0 lowers it by
 #                ≥ bonus_release_level more than continuing as trained does;
-#   not bonus  ⇐ the level is high but η = 0 does not lower it that much;
+#   pinned     ⇐ η = 0 does not lower it that much, and σ is still at its ceiling after the
+#                η = 0 updates (> pinned_frac of its components): K was too short to tell;
+#   not bonus  ⇐ the level is high but η = 0 does not lower it that much, σ off its ceiling;
 #   not high   ⇐ the trained σ level is under symptom_min_std_level.
 
 
@@ -231,7 +233,7 @@ class ProbeResult:
     gain_vs_trained: dict[str, float] | None = None  # Δ_eta0 − Δ_trained, return-scale units
     pg_drift: float | None = None  # ‖Σ g‖² / Σ ‖g‖² of the trained actor's policy gradient (≈ 1 noise)
     thresholds: dict[str, Any] = field(default_factory=lambda: DEFAULT_THRESHOLDS.to_dict())
-    entropy_holder: str = "unknown"  # bonus | not bonus | not high | unknown: what holds the entropy up
+    entropy_holder: str = "unknown"  # bonus | pinned | not bonus | not high | unknown: what holds the entropy up
     entropy_statement: str = ""
 
     def get(self, name: str) -> InterventionResult | None:
@@ -291,6 +293,11 @@ def entropy_holder(results: dict[str, InterventionResult], updates: int,
              f"{_g(s_kept)}")
     if released >= th.bonus_release_level:
         return "bonus", f"the bonus holds the entropy up: {moves}"
+    pinned = eta0.after.get("std_at_upper_frac", 0.0)
+    if pinned > th.pinned_frac:
+        return "pinned", (f"σ has not left its ceiling with or without the bonus: {moves} ({pinned:.0%} of its "
+                          f"components still at the upper bound); {updates} updates are too few to tell whether the "
+                          "bonus holds it there — rerun with more --updates or a larger --lr")
     return "not bonus", (f"the bonus is not what holds the entropy up now: {moves} (σ's level falls "
                          f"{released:.2f} more without it; a release is ≥ {th.bonus_release_level:g} of the log range)")
 
