@@ -157,20 +157,21 @@ def base_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def check_gpus(args: argparse.Namespace, device: str) -> None:
+def check_gpus(args: argparse.Namespace, devices: set[str]) -> None:
     """Refuse GPU settings Ray would only fail on later: it hides every GPU from a trial that reserves
     none, and a local sweep cannot reserve a GPU this machine does not have."""
     share = args.gpus_per_trial
     if not 0 <= share <= 1:
         raise DreamscopeError(f"--gpus-per-trial {share:g}: a trial trains on one device; accepted: a share "
                               "in (0, 1] of a GPU (0.5 runs two trials per GPU), or 0 for CPU only")
-    on_cuda = device.startswith("cuda")
-    if share > 0 and not on_cuda:
-        raise DreamscopeError(f"--gpus-per-trial {share:g} with run.device={device!r}: a GPU share needs "
-                              "run.device=cuda (leave --set run.device out), or drop --gpus-per-trial")
-    if share == 0 and on_cuda:
-        raise DreamscopeError(f"run.device={device!r} needs --gpus-per-trial: Ray hides the GPUs from a trial "
-                              "that reserves none (e.g. --gpus-per-trial 1, or 0.5 for two trials per GPU)")
+    for device in sorted(devices):
+        on_cuda = device.startswith("cuda")
+        if share > 0 and not on_cuda:
+            raise DreamscopeError(f"--gpus-per-trial {share:g} with run.device={device!r}: a GPU share needs "
+                                  "run.device=cuda (leave --set run.device out), or drop --gpus-per-trial")
+        if share == 0 and on_cuda:
+            raise DreamscopeError(f"run.device={device!r} needs --gpus-per-trial: Ray hides the GPUs from a trial "
+                                  "that reserves none (e.g. --gpus-per-trial 1, or 0.5 for two trials per GPU)")
     if share > 0 and args.address is None:
         import torch
 
@@ -214,8 +215,7 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
         cfg.run.seed, cfg.run.threads = int(settings["seed"]), 1
         name = trial_name(settings)
         trials.append(Trial(name, settings, flatten(cfg.to_dict()), str(logdir / name)))
-    for device in dict.fromkeys(t.config["run.device"] for t in trials):
-        check_gpus(args, device)
+    check_gpus(args, {t.config["run.device"] for t in trials})
     for trial in trials:
         check_directory(trial)
     check_envs({t.config["run.env"] for t in trials})
