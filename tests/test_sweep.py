@@ -118,6 +118,7 @@ def test_config_file_is_shared_by_every_trial_and_set_overrides_it(tmp_path):
     (["--gpus-per-trial", "2"], "--gpus-per-trial 2: a trial trains on one device; accepted: a share in (0, 1]"),
     (["--gpus-per-trial", "-0.5"], "--gpus-per-trial -0.5: a trial trains on one device"),
     (["--gpus-per-trial", "0.5", "--set", "run.device=cpu"], "a GPU share needs run.device=cuda"),
+    (["--gpus-per-trial", "1", "--set", "run.device=cuda:1"], "run.device='cuda:1': Ray shows each trial only"),
     (["--set", "run.device=cuda"], "run.device='cuda' needs --gpus-per-trial: Ray hides the GPUs"),
     (["--grid", "run.device=cpu,cuda"], "run.device='cuda' needs --gpus-per-trial"),
 ])

@@ -169,6 +169,10 @@ def check_gpus(args: argparse.Namespace, devices: set[str]) -> None:
         if share > 0 and not on_cuda:
             raise DreamscopeError(f"--gpus-per-trial {share:g} with run.device={device!r}: a GPU share needs "
                                   "run.device=cuda (leave --set run.device out), or drop --gpus-per-trial")
+        if share > 0 and device not in ("cuda", "cuda:0"):
+            raise DreamscopeError(f"--gpus-per-trial {share:g} with run.device={device!r}: Ray shows each trial "
+                                  "only the GPU it reserved, as cuda:0, so a card's index cannot be chosen; "
+                                  "accepted: run.device=cuda (leave --set run.device out)")
         if share == 0 and on_cuda:
             raise DreamscopeError(f"run.device={device!r} needs --gpus-per-trial: Ray hides the GPUs from a trial "
                                   "that reserves none (e.g. --gpus-per-trial 1, or 0.5 for two trials per GPU)")
