@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from dreamscope.agent.agent import Agent
-from dreamscope.agent.behavior import ReturnNorm, lambda_return
+from dreamscope.agent.behavior import ActorCritic, ReturnNorm, lambda_return, replay_return
 from dreamscope.agent.optim import LaProp, adaptive_clip_
-from dreamscope.config import BehaviorConfig, Config, apply_preset
+from dreamscope.config import ActorConfig, BehaviorConfig, Config, CriticConfig, apply_preset
 from dreamscope.diagnostics.signals import GradientSignals, explained_variance, reward_metrics
 from dreamscope.dists import TanhNormal
 
@@ -86,6 +86,40 @@ def test_lambda_return_matches_hand_computation():
     r0 = 1.0 + 0.9 * (0.5 * 1.0 + 0.5 * r1)
     expected = torch.tensor([[r0], [r1], [r2]])
     assert torch.allclose(lambda_return(reward, disc, value, lam), expected)
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_replay_return_stops_at_the_episode_end_by_hand(terminal):
+    """γ = λ = 0.5; rows 0-2 are one episode, row 3 starts the next (row 0's is_first is the
+    window's own start). A terminal end returns its reward only; a time-out bootstraps from the
+    imagined return there; either way nothing of the next episode enters rows 0-1."""
+    reward = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    is_first = torch.tensor([[True], [False], [False], [True], [False]])
+    is_terminal = torch.tensor([[False], [False], [terminal], [False], [False]])
+    boot = torch.tensor([[10.0], [20.0], [30.0], [40.0], [50.0]])
+    r3 = 4.0 + 0.5 * (0.5 * 50.0 + 0.5 * 50.0)
+    r2 = 3.0 + 0.5 * (0.5 * 40.0 + 0.5 * r3)  # crosses into the next episode: the loss weighs it 0
+    r1 = 2.0 if terminal else 2.0 + 0.5 * 30.0
+    r0 = 1.0 + 0.5 * (0.5 * 20.0 + 0.5 * r1)
+    expected = torch.tensor([[r0], [r1], [r2], [r3]])
+    assert torch.allclose(replay_return(reward, is_first, is_terminal, boot, 0.5, 0.5), expected)
+
+
+def test_replay_critic_loss_ignores_the_next_episode():
+    ac = ActorCritic(BehaviorConfig(horizon=2, return_lambda=0.5), ActorConfig(), CriticConfig(units=8, layers=1),
+                     feat_dim=4, action_dim=2)
+    torch.nn.init.normal_(ac.critic.net[-1].weight)  # a zero-initialised critic would predict 0 everywhere
+    feat = torch.randn(1, 5, 4)
+    batch = {"reward": torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0]]), "is_terminal": torch.zeros(1, 5, dtype=torch.bool),
+             "is_first": torch.tensor([[True, False, False, True, False]])}
+    boot = torch.tensor([[10.0, 20.0, 30.0, 40.0, 50.0]])
+    loss = ac.replay_critic_loss(feat, batch, boot)
+    # Row 3's reward and imagined return enter only row 2's target, which ends its episode.
+    leaked = ac.replay_critic_loss(feat, {**batch, "reward": batch["reward"] + torch.tensor([[0, 0, 0, 100.0, 0]])},
+                                   boot + torch.tensor([[0, 0, 0, 100.0, 0]]))
+    assert leaked.item() == pytest.approx(loss.item())
+    moved = ac.replay_critic_loss(feat, batch, boot + torch.tensor([[0, 100.0, 0, 0, 0]]))
+    assert moved.item() != pytest.approx(loss.item())  # row 1's imagined return does enter row 0's target
 
 
 def test_percentile_return_norm_is_an_ema_of_the_spread():

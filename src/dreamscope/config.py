@@ -65,6 +65,7 @@ class CriticConfig:
     bins: int = 255
     slow_rate: float = 0.02  # EMA rate of the slow critic
     slow_reg: float = 1.0  # weight of the regulariser towards the slow critic
+    replay_loss: float = 0.3  # scale of the critic's loss on replayed sequences (official repval); 0: imagination only
     zero_init: bool = True
 
 

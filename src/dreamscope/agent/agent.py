@@ -58,6 +58,12 @@ class Agent(nn.Module):
         start_cont = 1.0 - batch["is_terminal"].float().reshape(-1)
         imag = self.ac.imagine(self.wm, start, start_cont)
         out = self.ac.loss(imag)
+        critic_loss = out.critic_loss
+        replay_scale = self.cfg.critic.replay_loss
+        if replay_scale > 0:
+            boot = out.returns[0].reshape(batch["reward"].shape)  # the imagined return from each replayed row
+            replay_critic = self.ac.replay_critic_loss(post.feat(), batch, boot)
+            critic_loss = critic_loss + replay_scale * replay_critic
         metrics: dict[str, float] = {}
         signal_seconds = 0.0
         if measure:
@@ -65,13 +71,14 @@ class Agent(nn.Module):
             metrics.update(self.gradient_signals.measure(out.pg_loss, out.ent_loss, self.actor_params, out.dist.std))
             signal_seconds = time.perf_counter() - t0
         # The actor loss only updates the actor, also when it backpropagates through the dynamics.
-        (wm_loss + out.critic_loss).backward(inputs=self.model_params)
+        (wm_loss + critic_loss).backward(inputs=self.model_params)
         out.actor_loss.backward(inputs=self.actor_params)
         opt_metrics = self.opt.step()
         self.ac.critic.update_slow()
         self.updates += 1
         metrics.update(_to_host({"loss/model": wm_loss, "loss/actor": out.actor_loss, "loss/critic": out.critic_loss,
                                  "loss/policy_gradient": out.pg_loss, "loss/entropy": out.ent_loss,
+                                 **({"loss/critic_replay": replay_critic} if replay_scale > 0 else {}),
                                  **wm_metrics, **opt_metrics}))
         metrics.update(self.ac.entropy_control.update(out.dist))
         if measure:
