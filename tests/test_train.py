@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dreamscope.cli import main
-from dreamscope.config import Config, apply_overrides, apply_preset, load_yaml
+from dreamscope.config import Config, apply_overrides, apply_preset, dump_yaml, load_run_config, load_yaml
 from dreamscope.errors import DreamscopeError
 from dreamscope.train import Trainer
 
@@ -100,6 +100,18 @@ def test_config_errors_name_the_key(tmp_path, capsys):
     assert len(err.splitlines()) == 1 and "NoSuchEnv-v9" in err
 
 
+def test_a_run_written_before_a_key_existed_keeps_what_it_did(tmp_path):
+    """A run's config.yaml holds every key, so a key it lacks is younger than the run: resumed,
+    probed or re-swept, the run keeps the old behaviour (no replay value loss) instead of the new
+    default; a user's config file that leaves the key out gets the default."""
+    dump_yaml(Config(), tmp_path / "config.yaml")
+    assert load_run_config(tmp_path / "config.yaml").critic.replay_loss == 0.3
+    old = "\n".join(line for line in (tmp_path / "config.yaml").read_text().splitlines() if "replay_loss" not in line)
+    (tmp_path / "config.yaml").write_text(old)
+    assert load_run_config(tmp_path / "config.yaml").critic.replay_loss == 0.0
+    assert load_yaml(tmp_path / "config.yaml").critic.replay_loss == 0.3
+
+
 def test_reward_scale_and_smoothing_change_only_what_replay_stores(tmp_path):
     trainer = Trainer(fast_config(**{"run.steps": 450, "run.reward_scale": 0.0}), tmp_path / "zero")
     trainer.train(progress=False)
@@ -114,7 +126,7 @@ def test_reward_scale_and_smoothing_change_only_what_replay_stores(tmp_path):
 
     # The held third episode survives a kill: the resume replays it, smoothed, as a truncated episode.
     held = [row["reward"] for row in smooth.pending[0]]
-    resumed = Trainer(load_yaml(tmp_path / "smooth" / "config.yaml"), tmp_path / "smooth", resume=True)
+    resumed = Trainer(load_run_config(tmp_path / "smooth" / "config.yaml"), tmp_path / "smooth", resume=True)
     assert resumed.replay.total == 450 and resumed.step == 450
     from dreamscope.rewards import smooth_rewards
 

@@ -263,9 +263,12 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def load_yaml(path: str | Path, cfg: Config | None = None) -> Config:
-    """Read a config.yaml (nested sections, as `train` writes them) on top of ``cfg``."""
-    path = Path(path)
+#: Keys added after runs were first recorded, each with the value that does what runs written
+#: before it did. A run's config.yaml holds every key, so one it lacks is younger than the run.
+LEGACY_VALUES = {"critic.replay_loss": 0.0}
+
+
+def _read_sections(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -274,7 +277,18 @@ def load_yaml(path: str | Path, cfg: Config | None = None) -> Config:
         raise DreamscopeError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise DreamscopeError(f"config file {path}: expected a mapping of sections, got {type(data).__name__}")
-    return apply_overrides(cfg or Config(), flatten(data), origin=str(path))
+    return flatten(data)
+
+
+def load_yaml(path: str | Path, cfg: Config | None = None) -> Config:
+    """Read a config file (nested sections) on top of ``cfg``; keys it leaves out keep their value."""
+    return apply_overrides(cfg or Config(), _read_sections(Path(path)), origin=str(path))
+
+
+def load_run_config(path: str | Path) -> Config:
+    """A run's own config.yaml, as `train` wrote it. Keys younger than the run take their
+    ``LEGACY_VALUES``, so that a run resumed, probed or re-swept goes on as it was trained."""
+    return apply_overrides(Config(), {**LEGACY_VALUES, **_read_sections(Path(path))}, origin=str(path))
 
 
 def dump_yaml(cfg: Config, path: str | Path) -> None:

@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dreamscope.config import compose, load_yaml
+    from dreamscope.config import compose, load_run_config
     from dreamscope.diagnostics.doctor import diagnose
     from dreamscope.diagnostics.doctor_cli import render
     from dreamscope.diagnostics.probe import probe, probe_html_section
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     logdir = Path(args.logdir)
     resume = (logdir / "config.yaml").exists()
     if resume:
-        cfg = load_yaml(logdir / "config.yaml")
+        cfg = load_run_config(logdir / "config.yaml")
         print(f"continuing the demo run in {logdir}")
     else:
         cfg = compose(DEMO_PRESET, DEMO_CONFIG, {})

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dreamscope.config import PRESETS, Config, apply_overrides, compose, flatten, load_yaml, parse_set_args
+from dreamscope.config import PRESETS, Config, apply_overrides, compose, flatten, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
 
 #: The share of a run's last `episode/score` points that its final score averages.
@@ -258,7 +258,7 @@ def check_directory(trial: Trial) -> None:
     if not (path / "config.yaml").exists():
         raise DreamscopeError(f"{path} exists and is not a dreamscope run; the sweep will not write into it "
                               "(move it, or use another --logdir)")
-    theirs = flatten(load_yaml(path / "config.yaml").to_dict())
+    theirs = flatten(load_run_config(path / "config.yaml").to_dict())
     differ = [f"{k}: {theirs.get(k)!r} there, {v!r} here" for k, v in trial.config.items()
               if k not in _RESUMABLE_KEYS and theirs.get(k) != v]
     if differ:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamscope.config import Config, PRESETS, _all_keys, compose, dump_yaml, load_yaml, parse_set_args
+from dreamscope.config import Config, PRESETS, _all_keys, compose, dump_yaml, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
 
 CHECKPOINT = "checkpoint.pt"
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         logdir = Path(args.resume)
         if not (logdir / "config.yaml").exists():
             raise DreamscopeError(f"--resume {logdir}: no config.yaml there; is it a dreamscope run directory?")
-        cfg = load_yaml(logdir / "config.yaml")
+        cfg = load_run_config(logdir / "config.yaml")
         if args.steps is not None:
             cfg.run.steps = args.steps
     else:

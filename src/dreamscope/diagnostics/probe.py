@@ -421,7 +421,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", compile: bool = False):
     import torch
 
     from dreamscope.agent.agent import Agent
-    from dreamscope.config import load_yaml
+    from dreamscope.config import load_run_config
     from dreamscope.replay import Replay
 
     path = Path(run_dir)
@@ -437,7 +437,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", compile: bool = False):
         hint = (" (the checkpoint and replay are written when training ends and every run.checkpoint_every "
                 "seconds)") if CONFIG not in missing else ""
         raise DreamscopeError(f"{what}: missing; expected {EXPECTED_RUN}{hint}")
-    cfg = load_yaml(path / CONFIG)
+    cfg = load_run_config(path / CONFIG)
     cfg.run.compile = compile  # off by default: at small sizes the compile costs more than it saves
     cfg.run.device = device
     try:
