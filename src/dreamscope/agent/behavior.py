@@ -260,9 +260,8 @@ class ActorCritic(nn.Module):
 
     def replay_critic_loss(self, feat: torch.Tensor, batch: dict[str, torch.Tensor], boot: torch.Tensor) -> torch.Tensor:
         """The official ``repval`` loss: the critic also regresses the returns of the replayed
-        sequences (B, T). Without it the critic sees only imagined states, where nothing ties its
-        values to what the policy really gets; on sparse air hockey they drifted to 15-30 while an
-        episode's real return stayed under 1.3. Rows that end an episode carry no target (weight 0)."""
+        sequences (B, T), so that its values answer to the real rewards and terminals and not only
+        to what the world model imagines. Rows that end an episode carry no target (weight 0)."""
         tm = lambda x: x.transpose(0, 1)  # noqa: E731 - batch-major to time-major
         first = tm(batch["is_first"])
         returns = replay_return(tm(batch["reward"]), first, tm(batch["is_terminal"]), tm(boot), self.gamma,
