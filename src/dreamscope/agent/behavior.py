@@ -119,13 +119,18 @@ def lambda_return(reward: torch.Tensor, disc: torch.Tensor, value: torch.Tensor,
     return torch.stack(out[::-1])
 
 
+def episode_last(is_first: torch.Tensor) -> torch.Tensor:
+    """1.0 on replayed rows (T, B) followed by an episode's first row, i.e. its episode's last; the
+    window's final row counts as not last, since what follows it is unknown."""
+    return torch.cat([is_first[1:].float(), torch.zeros_like(is_first[:1], dtype=torch.float32)])
+
+
 def replay_return(reward: torch.Tensor, is_first: torch.Tensor, is_terminal: torch.Tensor, boot: torch.Tensor,
                   gamma: float, lam: float) -> torch.Tensor:
     """λ-returns along replayed rows (T, B): the real rewards and terminals, bootstrapped from ``boot``
-    (the imagined return from each row). A row followed by an episode's first row is its episode's
-    last: the return from it stops there (λ = 0) and the next episode's reward never enters. (T−1, B)."""
-    last = torch.cat([is_first[1:].float(), torch.zeros_like(is_first[:1], dtype=torch.float32)])
-    return lambda_return(reward, gamma * (1.0 - is_terminal.float()), boot, lam * (1.0 - last))
+    (the imagined return from each row). From an episode's last row the return stops there (λ = 0),
+    so the next episode's reward never enters. (T−1, B)."""
+    return lambda_return(reward, gamma * (1.0 - is_terminal.float()), boot, lam * (1.0 - episode_last(is_first)))
 
 
 @dataclass
@@ -267,7 +272,7 @@ class ActorCritic(nn.Module):
         returns = replay_return(tm(batch["reward"]), first, tm(batch["is_terminal"]), tm(boot), self.gamma,
                                 self.cfg.return_lambda)
         feat = tm(feat)
-        weight = 1.0 - first[1:].float()
+        weight = 1.0 - episode_last(first)[:-1]
         return (weight * self.critic_loss(self.critic(feat), feat[:-1], returns.detach())).mean()
 
     def critic_loss(self, value_dist: TwoHot, feat: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
