@@ -60,12 +60,16 @@ def test_goal_on_each_side_gives_the_right_reward_and_win(direction, sign):
     env = AirHockeyEnv(opponent="idle")
     env.reset(seed=0)
     place(env, puck=(0.5 * direction, 0.05), puck_vel=(4.0 * direction, 0.0))
+    flags = []
     for _ in range(20):
-        _, reward, terminated, truncated, info = env.step(ZERO)
+        obs, reward, terminated, truncated, info = env.step(ZERO)
+        flags.append(obs[21])
         if terminated:
             break
     assert terminated and not truncated
     assert reward == sign * GOAL_REWARD and info["win"] == sign
+    assert flags[-1] == sign and all(f == 0 for f in flags[:-1])  # the goal flag marks the scoring step only
+    assert env.reset(seed=1)[0][21] == 0
 
 
 def test_shot_at_the_wall_beside_the_goal_is_no_goal():
@@ -186,7 +190,7 @@ def test_observation_stays_finite_and_on_the_table_over_10000_random_steps():
     obs, _ = env.reset(seed=0)
     for a in actions:
         obs, reward, terminated, truncated, _ = env.step(a)
-        assert obs.dtype == np.float32 and obs.shape == (21,)
+        assert obs.dtype == np.float32 and obs.shape == (22,)
         assert np.isfinite(obs).all() and math.isfinite(reward)
         assert abs(obs[15]) < W and abs(obs[14]) < L + 0.3
         if terminated or truncated:

@@ -39,7 +39,7 @@ def test_module_prefixed_id_and_action_repeat():
 def test_airhockey_alias_and_vector_env():
     envs = make_vector_env("airhockey", 2, seed=0)
     obs, _ = envs.reset(seed=0)
-    assert obs.shape == (2, 21)
+    assert obs.shape == (2, 22)
     envs.close()
 
 

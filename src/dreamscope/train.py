@@ -179,7 +179,14 @@ class Trainer:
             self.agent.load_state_dict(state["agent"])
             self.agent.opt.load_state_dict(state["optimizer"])
         except (RuntimeError, KeyError, OSError) as err:
-            raise DreamscopeError(f"{path}: cannot load the checkpoint ({err})") from None
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            first = next((line.strip() for line in lines if "size mismatch" in line), lines[0])
+            hint = ""
+            if "size mismatch" in first:
+                hint = (f"; the run was trained on other observation or action sizes than {self.cfg.run.env!r} "
+                        "gives now (air hockey's observation gained a goal flag on 2026-12-04, 21 -> 22 "
+                        "values): continue it with the dreamscope version that trained it, or start a new run")
+            raise DreamscopeError(f"{path}: cannot load the checkpoint ({first}){hint}") from None
         counters = state["counters"]
         self.step, self.episodes = int(counters["step"]), int(counters["episodes"])
         self.agent.updates, self.update_credit = int(counters["updates"]), float(counters["update_credit"])

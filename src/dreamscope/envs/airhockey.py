@@ -58,7 +58,7 @@ PROXIMITY_SCALE = 0.005  # cost per metre between the agent's paddle and the puc
 
 OPPONENTS = ("idle", "defender", "attacker")
 REWARDS = ("sparse", "dense")
-OBS_SIZE = 21
+OBS_SIZE = 22
 
 
 def _mjcf() -> str:
@@ -184,13 +184,16 @@ class AirHockeyEnv(gym.Env):
         does nothing while not holding). A released puck cannot be re-grabbed for 10 steps.
         The opponent strikes the same way (never holds).
 
-    Observation, float32 (21,), world frame, metres, m/s, rad/s:
+    Observation, float32 (22,), world frame, metres, m/s, rad/s:
         0-1 agent paddle x, y      2-3 its cos, sin of angle   4-5 its vx, vy   6 its angular vel
         7-8 opponent paddle x, y   9-10 its cos, sin of angle  11-12 its vx, vy 13 its angular vel
         14-15 puck x, y            16-17 puck vx, vy
         18 time left, 1 at reset falling to 0 at the last step
         19 agent cooldown left as a fraction (strike; re-grab in keep_mode)
         20 hold time used as a fraction (0 when not holding)
+        21 goal: 1 / -1 on the step the agent scores / concedes, else 0. Without it the goal
+           row differs from the one before only in puck x (1.00-1.05 against at most 0.9994),
+           and a world model's continue head does not learn where goals end episodes.
     Angle 0 means the paddle's long axis lies along y, facing the goals.
 
     Reward: +10 when the agent scores, -10 when it concedes, else 0. ``reward="dense"`` adds
@@ -239,6 +242,7 @@ class AirHockeyEnv(gym.Env):
         self._opp_cooldown = 0
         self._holding = False  # keep_mode: the hold constraint is on
         self._held = 0  # steps the puck has been held so far
+        self._goal = 0  # observed: 1 / -1 on the scoring step
 
     # --- Gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -269,6 +273,7 @@ class AirHockeyEnv(gym.Env):
         old_px = qpos[6]
         ax, ay, px, py = self._qpos[0], self._qpos[1], self._qpos[6], self._qpos[7]
         win = 1 if px > L else (-1 if px < -L else 0)
+        self._goal = win
         reward = GOAL_REWARD * win
         if self.reward_mode == "dense":
             reward += PROGRESS_SCALE * (px - old_px) - PROXIMITY_SCALE * math.hypot(px - ax, py - ay)
@@ -378,6 +383,7 @@ class AirHockeyEnv(gym.Env):
         o[18] = 1.0 - self._steps / self.max_steps
         o[19] = self._cooldown / (REGRAB_COOLDOWN if self.keep_mode else STRIKE_COOLDOWN)
         o[20] = self._held / HOLD_STEPS
+        o[21] = self._goal
         return o.copy()
 
 
