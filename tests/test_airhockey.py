@@ -166,6 +166,22 @@ def test_gym_make_truncates_once_at_250_steps():
     assert obs[18] == 0.0
 
 
+def test_v0_is_v1_without_the_goal_flag():
+    """v1 added the goal flag; the v0 ids stay for runs recorded before it: the same game, the
+    same 21 values, and nothing else changed."""
+    actions = np.random.default_rng(5).uniform(-1, 1, (300, 4)).astype(np.float32)
+    old, new = gym.make("dreamscope/AirHockeyIdle-v0"), gym.make("dreamscope/AirHockeyIdle-v1")
+    assert old.observation_space.shape == (21,) and new.observation_space.shape == (22,)
+    o_old, o_new = old.reset(seed=4)[0], new.reset(seed=4)[0]
+    for a in actions:
+        assert np.array_equal(o_old, o_new[:21])
+        o_old, r_old, term_old, trunc_old, _ = old.step(a)
+        o_new, r_new, term_new, trunc_new, _ = new.step(a)
+        assert (r_old, term_old, trunc_old) == (r_new, term_new, trunc_new)
+        if term_new or trunc_new:
+            o_old, o_new = old.reset(seed=5)[0], new.reset(seed=5)[0]
+
+
 def test_same_seed_and_actions_give_bitwise_equal_trajectories():
     actions = np.random.default_rng(3).uniform(-1, 1, (400, 4)).astype(np.float32)
 

@@ -16,6 +16,7 @@ import pytest
 
 from dreamscope import sweep
 from dreamscope.config import Config, apply_overrides, dump_yaml
+from dreamscope.envs.factory import resolve_env_id
 from dreamscope.errors import DreamscopeError
 
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -146,7 +147,8 @@ def test_a_gpu_share_trains_every_trial_on_cuda_and_is_reserved_through_ray(tmp_
     # A CPU sweep's finished trial resumes on the GPU rather than counting as another run.
     cpu_trial = sweep.plan(parse("--logdir", str(tmp_path), "--seeds", "0"))[1][0]
     (tmp_path / "seed=0").mkdir()
-    dump_yaml(apply_overrides(Config(), cpu_trial.config), tmp_path / "seed=0" / "config.yaml")
+    recorded = {**cpu_trial.config, "run.env": resolve_env_id(cpu_trial.config["run.env"])}  # as train records it
+    dump_yaml(apply_overrides(Config(), recorded), tmp_path / "seed=0" / "config.yaml")
     assert [t.name for t in sweep.plan(args)[1]] == ["seed=0", "seed=1"]
 
 

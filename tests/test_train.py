@@ -112,6 +112,20 @@ def test_a_run_written_before_a_key_existed_keeps_what_it_did(tmp_path):
     assert load_yaml(tmp_path / "config.yaml").critic.replay_loss == 0.3
 
 
+def test_a_run_records_the_env_id_so_an_old_alias_still_means_v0(tmp_path):
+    """The air-hockey aliases moved to v1 (the goal flag: 22 values). A new run records the id
+    itself; a run that recorded an alias predates v1 and resumes on v0, its 21 values."""
+    trainer = Trainer(fast_config(**{"run.env": "airhockey-idle"}), tmp_path / "new")
+    assert trainer.envs.single_observation_space.shape == (22,)
+    trainer.envs.close()
+    recorded = load_run_config(tmp_path / "new" / "config.yaml")
+    assert recorded.run.env == "dreamscope/AirHockeyIdle-v1"
+    old = (tmp_path / "new" / "config.yaml").read_text().replace("dreamscope/AirHockeyIdle-v1", "airhockey-idle")
+    (tmp_path / "old.yaml").write_text(old)
+    assert load_run_config(tmp_path / "old.yaml").run.env == "dreamscope/AirHockeyIdle-v0"
+    assert load_yaml(tmp_path / "old.yaml").run.env == "airhockey-idle"  # a user's file: today's alias
+
+
 def test_reward_scale_and_smoothing_change_only_what_replay_stores(tmp_path):
     trainer = Trainer(fast_config(**{"run.steps": 450, "run.reward_scale": 0.0}), tmp_path / "zero")
     trainer.train(progress=False)

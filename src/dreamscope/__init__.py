@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 
 def _register_envs() -> None:
-    """Make `gym.make("dreamscope/AirHockey-v0")` work after `import dreamscope`."""
+    """Make `gym.make("dreamscope/AirHockey-v1")` work after `import dreamscope`."""
     try:
         from dreamscope.envs import register_envs
     except ImportError:  # gymnasium missing: the entropy tools still work

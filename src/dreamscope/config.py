@@ -266,6 +266,10 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
 #: Keys added after runs were first recorded, each with the value that does what runs written
 #: before it did. A run's config.yaml holds every key, so one it lacks is younger than the run.
 LEGACY_VALUES = {"critic.replay_loss": 0.0}
+#: Runs record the env id an alias resolved to; one that recorded an alias predates that, when
+#: the air-hockey aliases named the v0 ids (no goal flag in the observation).
+LEGACY_ENV_ALIASES = {"airhockey": "dreamscope/AirHockey-v0", "airhockey-dense": "dreamscope/AirHockeyDense-v0",
+                      "airhockey-idle": "dreamscope/AirHockeyIdle-v0"}
 
 
 def _read_sections(path: Path) -> dict[str, Any]:
@@ -287,8 +291,13 @@ def load_yaml(path: str | Path, cfg: Config | None = None) -> Config:
 
 def load_run_config(path: str | Path) -> Config:
     """A run's own config.yaml, as `train` wrote it. Keys younger than the run take their
-    ``LEGACY_VALUES``, so that a run resumed, probed or re-swept goes on as it was trained."""
-    return apply_overrides(Config(), {**LEGACY_VALUES, **_read_sections(Path(path))}, origin=str(path))
+    ``LEGACY_VALUES`` and a recorded alias its ``LEGACY_ENV_ALIASES`` id, so that a run resumed,
+    probed or re-swept goes on as it was trained."""
+    recorded = _read_sections(Path(path))
+    env = recorded.get("run.env")
+    if isinstance(env, str) and env in LEGACY_ENV_ALIASES:
+        recorded["run.env"] = LEGACY_ENV_ALIASES[env]
+    return apply_overrides(Config(), {**LEGACY_VALUES, **recorded}, origin=str(path))
 
 
 def dump_yaml(cfg: Config, path: str | Path) -> None:

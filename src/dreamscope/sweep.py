@@ -252,6 +252,8 @@ def check_envs(specs: set[str]) -> None:
 
 def check_directory(trial: Trial) -> None:
     """Refuse a trial directory that holds anything but an earlier run of this same trial."""
+    from dreamscope.envs.factory import resolve_env_id
+
     path = Path(trial.directory)
     if not path.exists() or not any(path.iterdir()):
         return
@@ -259,7 +261,8 @@ def check_directory(trial: Trial) -> None:
         raise DreamscopeError(f"{path} exists and is not a dreamscope run; the sweep will not write into it "
                               "(move it, or use another --logdir)")
     theirs = flatten(load_run_config(path / "config.yaml").to_dict())
-    differ = [f"{k}: {theirs.get(k)!r} there, {v!r} here" for k, v in trial.config.items()
+    ours = {**trial.config, "run.env": resolve_env_id(trial.config["run.env"])}
+    differ = [f"{k}: {theirs.get(k)!r} there, {v!r} here" for k, v in ours.items()
               if k not in _RESUMABLE_KEYS and theirs.get(k) != v]
     if differ:
         raise DreamscopeError(f"{path} holds a run with another config ({'; '.join(differ[:3])}); "

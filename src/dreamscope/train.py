@@ -99,12 +99,13 @@ class Trainer:
         import torch
 
         from dreamscope.agent.agent import Agent
-        from dreamscope.envs.factory import make_vector_env
+        from dreamscope.envs.factory import make_vector_env, resolve_env_id
         from dreamscope.replay import Replay
         from dreamscope.rewards import smooth_rewards
 
         self.cfg, self.logdir = cfg, Path(logdir)
         r = cfg.run
+        r.env = resolve_env_id(r.env)  # recorded as the id, which outlives what an alias names
         _check_device(r.device)
         if not resume and (self.logdir / METRICS).exists() and not overwrite:
             raise DreamscopeError(f"{self.logdir} already holds a run; use --resume {self.logdir} to continue it, "
@@ -184,8 +185,8 @@ class Trainer:
             hint = ""
             if "size mismatch" in first:
                 hint = (f"; the run was trained on other observation or action sizes than {self.cfg.run.env!r} "
-                        "gives now (air hockey's observation gained a goal flag on 2026-12-04, 21 -> 22 "
-                        "values): continue it with the dreamscope version that trained it, or start a new run")
+                        "gives now: continue it with the env (and dreamscope version) that trained it, "
+                        "or start a new run")
             raise DreamscopeError(f"{path}: cannot load the checkpoint ({first}){hint}") from None
         counters = state["counters"]
         self.step, self.episodes = int(counters["step"]), int(counters["episodes"])

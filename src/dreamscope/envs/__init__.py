@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-AIRHOCKEY_ID = "dreamscope/AirHockey-v0"
+AIRHOCKEY_ID = "dreamscope/AirHockey-v1"
 #: The same task with the documented shaping term, named as Gymnasium-Robotics names its dense
 #: variants; a control for the sparse task: does a remedy help once a learning signal exists?
-AIRHOCKEY_DENSE_ID = "dreamscope/AirHockeyDense-v0"
+AIRHOCKEY_DENSE_ID = "dreamscope/AirHockeyDense-v1"
 #: The sparse task against an opponent that never moves (an open goal): random play scores in
 #: about 5% of episodes, so a policy that learned shows as a score far above that.
-AIRHOCKEY_IDLE_ID = "dreamscope/AirHockeyIdle-v0"
+AIRHOCKEY_IDLE_ID = "dreamscope/AirHockeyIdle-v1"
+#: The variants' keyword arguments. v1 added the goal flag to the observation (21 -> 22 values);
+#: the v0 ids stay registered without it, so that runs and results recorded on them reproduce.
+_VARIANTS = {"AirHockey": {}, "AirHockeyDense": {"reward": "dense"}, "AirHockeyIdle": {"opponent": "idle"}}
 
 
 def register_envs() -> None:
@@ -21,9 +24,8 @@ def register_envs() -> None:
     only duplicate that. Pass ``max_steps=`` to ``gym.make`` to change it.
     """
     entry = "dreamscope.envs.airhockey:AirHockeyEnv"
-    if AIRHOCKEY_ID not in registry:
-        register(id=AIRHOCKEY_ID, entry_point=entry)
-    if AIRHOCKEY_DENSE_ID not in registry:
-        register(id=AIRHOCKEY_DENSE_ID, entry_point=entry, kwargs={"reward": "dense"})
-    if AIRHOCKEY_IDLE_ID not in registry:
-        register(id=AIRHOCKEY_IDLE_ID, entry_point=entry, kwargs={"opponent": "idle"})
+    for name, kwargs in _VARIANTS.items():
+        for version, goal_flag in (("v0", False), ("v1", True)):
+            env_id = f"dreamscope/{name}-{version}"
+            if env_id not in registry:
+                register(id=env_id, entry_point=entry, kwargs={**kwargs, "goal_flag": goal_flag})

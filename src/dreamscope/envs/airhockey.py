@@ -58,7 +58,7 @@ PROXIMITY_SCALE = 0.005  # cost per metre between the agent's paddle and the puc
 
 OPPONENTS = ("idle", "defender", "attacker")
 REWARDS = ("sparse", "dense")
-OBS_SIZE = 22
+OBS_SIZE = 22  # with the goal flag (v1); 21 without it (v0)
 
 
 def _mjcf() -> str:
@@ -194,6 +194,7 @@ class AirHockeyEnv(gym.Env):
         21 goal: 1 / -1 on the step the agent scores / concedes, else 0. Without it the goal
            row differs from the one before only in puck x (1.00-1.05 against at most 0.9994),
            and a world model's continue head does not learn where goals end episodes.
+           ``goal_flag=False`` (the v0 ids) leaves it out: 21 values, as recorded before it.
     Angle 0 means the paddle's long axis lies along y, facing the goals.
 
     Reward: +10 when the agent scores, -10 when it concedes, else 0. ``reward="dense"`` adds
@@ -212,7 +213,7 @@ class AirHockeyEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": round(1 / (TIMESTEP * FRAME_SKIP))}
 
     def __init__(self, opponent: str = "defender", reward: str = "sparse", keep_mode: bool = False,
-                 render_mode: str | None = None, max_steps: int = 250):
+                 render_mode: str | None = None, max_steps: int = 250, goal_flag: bool = True):
         if opponent not in OPPONENTS:
             raise DreamscopeError(f"unknown opponent {opponent!r}; accepted: {', '.join(OPPONENTS)}")
         if reward not in REWARDS:
@@ -223,8 +224,9 @@ class AirHockeyEnv(gym.Env):
             raise DreamscopeError(f"max_steps must be a positive integer, got {max_steps!r}")
         self.opponent, self.reward_mode, self.keep_mode = opponent, reward, bool(keep_mode)
         self.render_mode, self.max_steps = render_mode, max_steps
+        obs_size = OBS_SIZE if goal_flag else OBS_SIZE - 1
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
-        self.observation_space = spaces.Box(-np.inf, np.inf, (OBS_SIZE,), np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (obs_size,), np.float32)
 
         self.model = mujoco.MjModel.from_xml_string(_mjcf())
         self.data = mujoco.MjData(self.model)
@@ -232,6 +234,7 @@ class AirHockeyEnv(gym.Env):
         self._qpos, self._qvel, self._ctrl = self.data.qpos, self.data.qvel, self.data.ctrl
         self._hold_anchor = self.model.eq_data[0]
         self._obs = np.zeros(OBS_SIZE, np.float32)
+        self._obs_size = obs_size
         self._action = np.zeros(4)
         self._background: Image.Image | None = None
         self._reset_counters()
@@ -384,7 +387,7 @@ class AirHockeyEnv(gym.Env):
         o[19] = self._cooldown / (REGRAB_COOLDOWN if self.keep_mode else STRIKE_COOLDOWN)
         o[20] = self._held / HOLD_STEPS
         o[21] = self._goal
-        return o.copy()
+        return o[: self._obs_size].copy()
 
 
 # --- Rendering: a top-down frame drawn with PIL, no OpenGL ------------------------------------

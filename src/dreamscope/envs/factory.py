@@ -1,9 +1,9 @@
 """Turn an env spec string into a Gymnasium env with a flat float32 observation and actions in [-1, 1].
 
 Accepted specs:
-  * ``airhockey``                      dreamscope's sparse-reward task (``dreamscope/AirHockey-v0``)
-  * ``airhockey-dense``                the same with shaping (``dreamscope/AirHockeyDense-v0``)
-  * ``airhockey-idle``                 sparse, against an opponent that never moves (``dreamscope/AirHockeyIdle-v0``)
+  * ``airhockey``                      dreamscope's sparse-reward task (``dreamscope/AirHockey-v1``)
+  * ``airhockey-dense``                the same with shaping (``dreamscope/AirHockeyDense-v1``)
+  * ``airhockey-idle``                 sparse, against an opponent that never moves (``dreamscope/AirHockeyIdle-v1``)
   * ``Pendulum-v1`` or any Gymnasium id with a Box action space
   * ``dmc:walker-walk``                DeepMind Control Suite via dm_control (domain-task)
   * ``my_package.my_module:MyEnv-v0``  imports the module (which registers the id), then makes it
@@ -18,8 +18,14 @@ import numpy as np
 
 from dreamscope.errors import DreamscopeError
 
-ALIASES = {"airhockey": "dreamscope/AirHockey-v0", "airhockey-dense": "dreamscope/AirHockeyDense-v0",
-           "airhockey-idle": "dreamscope/AirHockeyIdle-v0"}
+ALIASES = {"airhockey": "dreamscope/AirHockey-v1", "airhockey-dense": "dreamscope/AirHockeyDense-v1",
+           "airhockey-idle": "dreamscope/AirHockeyIdle-v1"}
+
+
+def resolve_env_id(spec: str) -> str:
+    """The registered id an alias stands for today (other specs unchanged). A run records this,
+    not the alias, so that it still names the env it was trained on after an alias moves on."""
+    return ALIASES.get(spec, spec)
 
 
 class ActionRepeat(gym.Wrapper):
@@ -81,7 +87,7 @@ def _make_base(spec: str, seed: int | None) -> gym.Env:
             return DMCEnv(domain, task, seed)
         except ImportError:
             raise DreamscopeError(f"--env {spec!r} needs dm_control: pip install 'dreamscope[dmc]'") from None
-    env_id = ALIASES.get(spec, spec)
+    env_id = resolve_env_id(spec)
     module, sep, name = env_id.rpartition(":")
     if sep and "/" not in module:
         try:
