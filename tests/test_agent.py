@@ -256,3 +256,27 @@ def test_bfloat16_rollout_refuses_backprop_and_other_dtypes():
         Agent(tiny_config(actor__grad="backprop", run__precision="bfloat16"), obs_dim=5, action_dim=2)
     with pytest.raises(DreamscopeError, match="run.precision='float16'; accepted: float32, bfloat16"):
         apply_overrides(Config(), {"run.precision": "float16"})
+
+
+@pytest.mark.parametrize("mode, kept", [("prob", 0.6), ("threshold", 1.0)])
+def test_imagination_discounts_by_the_continue_probability(mode, kept):
+    """A continue head that says p = 0.6 everywhere: with ``prob`` (official) each imagined step
+    keeps γ·0.6 of the future, the weights are the start flag times (γ·0.6)^k; thresholded,
+    p > 0.5 counts as certain continuation, γ^k."""
+    torch.manual_seed(0)
+    agent = Agent(tiny_config(behavior__continuation=mode), obs_dim=5, action_dim=2)
+    last = agent.wm.cont_head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(math.log(0.6 / 0.4))
+        _, post, *_ = agent.wm.loss(random_batch())
+    from dreamscope.agent.world_model import Latent
+
+    start = Latent(post.deter.reshape(-1, post.deter.shape[-1]), post.stoch.reshape(-1, *post.stoch.shape[2:]))
+    start_cont = torch.ones(start.deter.shape[0])
+    start_cont[0] = 0.0  # a start on a terminal row: nothing after it counts
+    imag = agent.ac.imagine(agent.wm, start, start_cont)
+    gamma, horizon = 1 - 1 / 333, agent.cfg.behavior.imag_horizon
+    assert torch.allclose(imag.disc[1:], torch.full((horizon, len(start_cont)), gamma * kept))
+    expected = start_cont * (gamma * kept) ** torch.arange(horizon + 1.0).unsqueeze(1)
+    assert torch.allclose(imag.weight, expected, rtol=1e-5)

@@ -102,14 +102,20 @@ def test_config_errors_name_the_key(tmp_path, capsys):
 
 def test_a_run_written_before_a_key_existed_keeps_what_it_did(tmp_path):
     """A run's config.yaml holds every key, so a key it lacks is younger than the run: resumed,
-    probed or re-swept, the run keeps the old behaviour (no replay value loss) instead of the new
-    default; a user's config file that leaves the key out gets the default."""
+    probed or re-swept, the run keeps the old behaviour (no replay value loss, thresholded
+    continuation) instead of the new default; a user's config file that leaves the keys out gets
+    the defaults."""
     dump_yaml(Config(), tmp_path / "config.yaml")
-    assert load_run_config(tmp_path / "config.yaml").critic.replay_loss == 0.3
-    old = "\n".join(line for line in (tmp_path / "config.yaml").read_text().splitlines() if "replay_loss" not in line)
+    recorded = load_run_config(tmp_path / "config.yaml")
+    assert (recorded.critic.replay_loss, recorded.behavior.continuation) == (0.3, "prob")
+    young = ("replay_loss", "continuation")
+    old = "\n".join(line for line in (tmp_path / "config.yaml").read_text().splitlines()
+                    if not any(key in line for key in young))
     (tmp_path / "config.yaml").write_text(old)
-    assert load_run_config(tmp_path / "config.yaml").critic.replay_loss == 0.0
-    assert load_yaml(tmp_path / "config.yaml").critic.replay_loss == 0.3
+    legacy = load_run_config(tmp_path / "config.yaml")
+    assert (legacy.critic.replay_loss, legacy.behavior.continuation) == (0.0, "threshold")
+    users = load_yaml(tmp_path / "config.yaml")
+    assert (users.critic.replay_loss, users.behavior.continuation) == (0.3, "prob")
 
 
 def test_a_run_records_the_env_id_so_an_old_alias_still_means_v0(tmp_path):

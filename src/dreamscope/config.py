@@ -74,6 +74,7 @@ class BehaviorConfig:
     imag_horizon: int = 15
     horizon: int = 333  # gamma = 1 - 1/horizon
     return_lambda: float = 0.95
+    continuation: str = "prob"  # prob: p(continue) discounts imagination (official) | threshold: p > 0.5
     retnorm: str = "perc"  # perc (official) | none | std
     retnorm_rate: float = 0.01
     retnorm_limit: float = 1.0
@@ -149,6 +150,7 @@ _CHOICES = {
     "actor.entropy_space": ("distribution", "action"),
     "actor.entropy_control": ("fixed", "linear", "exp", "cosine", "target"),
     "behavior.retnorm": ("perc", "none", "std"),
+    "behavior.continuation": ("prob", "threshold"),
     "run.reward_smoothing": ("none", "gaussian", "uniform", "ema"),
     "optim.optimizer": ("laprop", "adam"),
     "run.precision": ("float32", "bfloat16"),
@@ -265,7 +267,7 @@ def flatten(nested: dict, prefix: str = "") -> dict[str, Any]:
 
 #: Keys added after runs were first recorded, each with the value that does what runs written
 #: before it did. A run's config.yaml holds every key, so one it lacks is younger than the run.
-LEGACY_VALUES = {"critic.replay_loss": 0.0}
+LEGACY_VALUES = {"critic.replay_loss": 0.0, "behavior.continuation": "threshold"}
 #: Runs record the env id an alias resolved to; one that recorded an alias predates that, when
 #: the air-hockey aliases named the v0 ids (no goal flag in the observation).
 LEGACY_ENV_ALIASES = {"airhockey": "dreamscope/AirHockey-v0", "airhockey-dense": "dreamscope/AirHockeyDense-v0",

@@ -133,6 +133,14 @@ def replay_return(reward: torch.Tensor, is_first: torch.Tensor, is_terminal: tor
     return lambda_return(reward, gamma * (1.0 - is_terminal.float()), boot, lam * (1.0 - episode_last(is_first)))
 
 
+def continuation(logits: torch.Tensor, mode: str) -> torch.Tensor:
+    """How much of an imagined step's future counts. ``prob``: the continue head's probability,
+    as the official code's ``con.prob(1)``, so that a step the model half believes to be a goal
+    ends half the imagined return after it; ``threshold``: 1 where p > 0.5, else 0, which lets a
+    model that puts every goal at p(continue) ~ 0.6 imagine scoring again and again."""
+    return torch.sigmoid(logits) if mode == "prob" else (logits > 0).float()
+
+
 @dataclass
 class Imagination:
     """An imagined rollout, time-major: feat (H+1, N, F), actions (H+1, N, A)."""
@@ -227,7 +235,7 @@ class ActorCritic(nn.Module):
             action, raw = sample_action(actor(last))
             feat = torch.stack([*feats, last]).float()
             reward = wm.reward(feat).mean()
-            cont = (wm.cont_logits(feat) > 0).float()
+            cont = continuation(wm.cont_logits(feat), self.cfg.continuation)
             actions.append(action)
             raws.append(raw)
         cont = torch.cat([start_cont.unsqueeze(0), cont[1:]], 0)
