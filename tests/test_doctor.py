@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dreamscope.diagnostics import doctor_cli
-from dreamscope.diagnostics.doctor import diagnose, shift_test, trend_test
+from dreamscope.diagnostics.doctor import OVERPROMISE_FIX, diagnose, shift_test, trend_test
 from dreamscope.diagnostics.thresholds import DEFAULT
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs.schema import Run, Series
@@ -402,6 +402,41 @@ def test_impossible_margin_boundary():
     assert below.findings == [] and below.verdict == "UNDECIDED"
 
 
+#: A sparse task's episodes: a +10 goal in every tenth, 0 otherwise, 250 steps each.
+GOAL_SCORES = np.where(np.arange(len(EP_STEPS)) % 10 == 0, 10.0, 0.0)
+
+
+@pytest.mark.parametrize("value, flagged", [(10.0 * TH.value_over_best_score + 0.5, True),
+                                            (10.0 * TH.value_over_best_score - 0.5, False)])
+def test_critic_values_above_the_best_episode_are_flagged_at_the_boundary(value, flagged):
+    """No state is worth more than the best whole episode on a task that pays only at goals; a
+    critic that says so learned from imagined rewards. The finding says by how much, with the
+    imagined and real reward per step of the same window (hand-computed: 1 goal in 15 episodes)."""
+    dx = diagnose(build({**no_signal_signals(), "value/mean": value, "episode/score": GOAL_SCORES,
+                         "episode/length": 250.0, "reward/imag_mean": 0.03}))
+    found = [f for f in dx.findings if f.code == "VALUE_EXCEEDS_RETURNS"]
+    assert bool(found) == flagged and (OVERPROMISE_FIX in dx.fixes) == flagged
+    if flagged:
+        (f,) = found
+        last = dx.windows[-1]
+        assert f.window == (last.start, last.stop) and f.numbers["best_score"] == 10.0
+        assert f.numbers["imagined_reward_per_step"] == pytest.approx(0.03)
+        in_window = GOAL_SCORES[(EP_STEPS >= last.start) & (EP_STEPS < last.stop)]
+        assert f.numbers["real_reward_per_step"] == pytest.approx(in_window.sum() / (250.0 * len(in_window)))
+
+
+def test_the_best_episode_is_read_from_score_max_where_a_line_averages_episodes():
+    """dreamscope's lines average the episodes they close: a best line mean of 4 hides episodes
+    that paid 10, which ``episode/score_max`` keeps. Without it the mean is all there is; a
+    task that never paid anything (best ≤ 0) is not judged."""
+    means = np.where(np.arange(len(EP_STEPS)) % 10 == 0, 4.0, 0.0)
+    signals = {**no_signal_signals(), "value/mean": 12.0, "episode/score": means}
+    codes = lambda dx: [f.code for f in dx.findings]  # noqa: E731
+    assert "VALUE_EXCEEDS_RETURNS" in codes(diagnose(build(signals)))
+    assert "VALUE_EXCEEDS_RETURNS" not in codes(diagnose(build({**signals, "episode/score_max": GOAL_SCORES})))
+    assert "VALUE_EXCEEDS_RETURNS" not in codes(diagnose(build({**signals, "episode/score": -means})))
+
+
 def test_thresholds_are_the_only_knobs():
     signals = with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent", "actor/ent_to_pg_drift_ratio"))
     assert diagnose(build(signals)).verdict == "BONUS_DOMINATES"  # saturation 0.7 ≥ 0.5
@@ -689,6 +724,7 @@ def test_real_crafter_is_healthy_converged_plateau():
     assert rose.holds and rose.numbers["mean_now"] - rose.numbers["mean_early"] > 2.5  # 1.8 → 4.9
     assert shown(dx, "entropy_fell_so_far").holds
     assert "plateau" in dx.summary and dx.confidence > 0.7
+    assert "VALUE_EXCEEDS_RETURNS" not in [f.code for f in dx.findings]  # values ≤ 0.92, best score 10.1
 
 
 def test_real_home_nav_is_healthy_converged_at_the_floor():
@@ -697,6 +733,7 @@ def test_real_home_nav_is_healthy_converged_at_the_floor():
     assert shown(dx, "entropy_low").numbers["normalised"] < DEFAULT.entropy_low_norm  # 0.08 of ln 5
     assert shown(dx, "score_rose_so_far").numbers["mean_now"] == pytest.approx(15.1, abs=0.2)
     assert "Converged" in dx.summary
+    assert "VALUE_EXCEEDS_RETURNS" not in [f.code for f in dx.findings]  # values ≤ 13.5, best score 15.3
 
 
 def test_real_turtlebot_stage2_is_healthy_with_the_entropy_scale_unknown():

@@ -35,6 +35,7 @@ CANONICAL_METRICS: dict[str, str] = {
     "reward/head_hit_rate": "reward-head sign hits on replay steps whose true reward is non-zero",
     # episodes
     "episode/score": "undiscounted episode return", "episode/length": "episode length",
+    "episode/score_max": "the best episode return among those a log line averages",
     "episode/win": "+1 win, 0 draw, -1 loss (air hockey)",
     # entropy control
     "entropy/eta": "entropy-bonus scale in use", "entropy/target": "target entropy of the controller",

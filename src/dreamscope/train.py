@@ -284,6 +284,8 @@ class Trainer:
                     updates = self.agent.updates - updates_at_log
                     signal_seconds = sum(interval.pop("perf/signals_seconds", []))
                     line = {k: float(np.mean(v)) for k, v in interval.items()}
+                    if interval.get("episode/score"):  # the line averages episodes; the doctor wants the best too
+                        line["episode/score_max"] = float(np.max(interval["episode/score"]))
                     line.update({"perf/updates": self.agent.updates, "perf/updates_per_second": updates / max(elapsed, 1e-9),
                                  "perf/env_steps_per_second": (self.step - last_log_step) / max(elapsed, 1e-9),
                                  "perf/signals_overhead_frac": signal_seconds / max(train_seconds, 1e-9)})

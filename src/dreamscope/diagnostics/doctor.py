@@ -1360,6 +1360,46 @@ def _impossible_finding(run: Run, scale: EntropyScale, edges: np.ndarray, explan
     return Finding("IMPOSSIBLE_ENTROPY", message, numbers, window, detail), flags
 
 
+#: What to do when the critic expects more than any episode pays.
+OVERPROMISE_FIX = Fix(
+    "Check the world model where episodes end and pay: the continue head's p(continue) on the replay's terminal "
+    "rows, and imagined reward per step against the replay's. Make the end observable (e.g. a goal flag in the "
+    "observation) and discount imagination by p(continue) (dreamscope: behavior.continuation=prob)",
+    "the critic's values come down to what episodes pay, and the actor stops chasing rewards only imagined")
+
+
+def _overpromise_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding | None:
+    """The latest window whose critic values exceed the best episode score several-fold: the
+    world model imagines rewards the task does not pay, or does not see episodes end, and the
+    actor is taught by returns no real episode has."""
+    value, score = run.get("value/mean"), run.get("episode/score")
+    if value is None or score is None or len(score) < th.value_check_min_episodes:
+        return None
+    best_series = run.get("episode/score_max") or score  # a log line's mean hides its best episode
+    best = float(np.nanmax(best_series.values))
+    medians = _window_medians(run, "value/mean", edges)
+    over = [i for i, m in enumerate(medians) if best > 0 and math.isfinite(m) and m > th.value_over_best_score * best]
+    if not over:
+        return None
+    i = over[-1]
+    a, b = int(edges[i]), int(edges[i + 1])
+    numbers = {"value_median": medians[i], "best_score": best, "score_points": len(score)}
+    message = (f"Steps {a}–{b}: the critic's mean value is {medians[i]:.3g}, above the best episode score in the "
+               f"logs ({best:.3g}, over {len(score)} logged scores): it expects more than any episode paid. A critic taught "
+               "in imagination learns what the world model imagines: rewards where the task pays none, or no end "
+               "where episodes end.")
+    imagined, length = run.get("reward/imag_mean"), run.get("episode/length")
+    if imagined is not None and length is not None:
+        scores, lengths = score.window(a, b), length.window(a, b)
+        per_step = _window_medians(run, "reward/imag_mean", edges)[i]
+        if len(scores) == len(lengths) and lengths.values.sum() > 0 and math.isfinite(per_step):
+            real = float(np.nansum(scores.values) / lengths.values.sum())
+            numbers.update(imagined_reward_per_step=per_step, real_reward_per_step=real)
+            message += (f" Imagined steps collect {per_step:.3g} reward each, the episodes of these steps "
+                        f"{real:.3g} per step.")
+    return Finding("VALUE_EXCEEDS_RETURNS", message, numbers, (a, b))
+
+
 def _fingerprint(run: Run, d: int | None, dist: str | None, edges: np.ndarray, th: Thresholds):
     """Explanation of the highest window-median logged entropy, when it is needed and can be read.
 
@@ -1571,12 +1611,15 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
     undecided = [{"check": n, "signal": rep.checks[n].signal, "why": rep.checks[n].implies}
                  for n in shown if rep.checks[n].holds is None]
 
-    findings = ([impossible] if impossible else []) + _extra_findings(results)
+    overpromise = _overpromise_finding(run, edges, th)
+    findings = [f for f in (impossible, overpromise) if f] + _extra_findings(results)
     fixes = list(info.fixes)
     if verdict == "BONUS_DOMINATES" and _no_signal_core(rep.checks) is not None:
         fixes += [Fix(f"Then: {f.action}", f.expected_effect) for f in VERDICTS["NO_SIGNAL"].fixes[:2]]
     if impossible and verdict != "IMPOSSIBLE_ENTROPY":
         fixes.append(VERDICTS["IMPOSSIBLE_ENTROPY"].fixes[1])
+    if overpromise:
+        fixes.append(OVERPROMISE_FIX)
 
     assumptions = meta_notes + scale.assumptions
     if d is None:

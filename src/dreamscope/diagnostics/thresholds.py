@@ -120,6 +120,16 @@ class Thresholds:
     #: Consecutive points a dip must last, so a single bad batch is not a dip.
     dip_min_points: int = 2
 
+    # --- the critic against what episodes pay
+    #: A critic's value is a discounted sum of future rewards, so on a task whose rewards are
+    #: not negative (or that pays only when an episode ends, like a goal) no state is worth
+    #: more than the best whole episode. A window-median value above this multiple of the best
+    #: score in the logs is flagged: half as much again leaves room for a best episode the logs
+    #: have not seen yet and for the noise of a mean over one batch of states.
+    value_over_best_score: float = 1.5
+    #: ... judged only once this many episode scores are logged, so "the best" means something.
+    value_check_min_episodes: int = 10
+
     # --- combining windows and confidence
     #: The overall verdict is the majority over this trailing fraction of the windows (ties
     #: go to the latest): the question is about the run's present state.
