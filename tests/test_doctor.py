@@ -437,6 +437,19 @@ def test_the_best_episode_is_read_from_score_max_where_a_line_averages_episodes(
     assert "VALUE_EXCEEDS_RETURNS" not in codes(diagnose(build({**signals, "episode/score": -means})))
 
 
+def test_real_air_hockey_run_whose_world_model_imagined_goals_is_flagged():
+    """Our own run (tests/fixtures/logs/PROVENANCE.md): goals are worth 10 and end the episode,
+    so no state's return exceeds 10, yet the critic ends near 24; imagined steps collected
+    several times the reward the episodes did."""
+    from dreamscope.logs import read_run
+
+    run = read_run(Path(__file__).parent / "fixtures" / "logs" / "dreamscope_airhockey_imagined_goals.jsonl",
+                   format="dreamscope")
+    (f,) = [f for f in diagnose(run, action_dim=4, dist="tanh_normal").findings if f.code == "VALUE_EXCEEDS_RETURNS"]
+    assert f.numbers["value_median"] > 20 and f.numbers["best_score"] == 2.5  # the best line mean: no score_max
+    assert f.numbers["imagined_reward_per_step"] > 3 * f.numbers["real_reward_per_step"] > 0
+
+
 def test_thresholds_are_the_only_knobs():
     signals = with_(without(bonus_signals(), "actor/logstd_push_pg", "actor/logstd_push_ent", "actor/ent_to_pg_drift_ratio"))
     assert diagnose(build(signals)).verdict == "BONUS_DOMINATES"  # saturation 0.7 ≥ 0.5

@@ -1364,7 +1364,8 @@ def _impossible_finding(run: Run, scale: EntropyScale, edges: np.ndarray, explan
 OVERPROMISE_FIX = Fix(
     "Check the world model where episodes end and pay: the continue head's p(continue) on the replay's terminal "
     "rows, and imagined reward per step against the replay's. Make the end observable (e.g. a goal flag in the "
-    "observation) and discount imagination by p(continue) (dreamscope: behavior.continuation=prob)",
+    "observation) and discount imagination by p(continue) (dreamscope: behavior.continuation=prob). Reward "
+    "smoothing moves a terminal reward off the last step, and with it what marks that step in the latent",
     "the critic's values come down to what episodes pay, and the actor stops chasing rewards only imagined")
 
 
