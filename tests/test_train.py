@@ -42,11 +42,24 @@ def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
     # Pendulum has no wins, and a fixed η has no controller target: every other canonical name is written.
     expected = set(CANONICAL_METRICS) - {"episode/win", "entropy/target"}
     assert expected <= set().union(*a), expected - set().union(*a)
+    assert all(line["episode/score_max"] >= line["episode/score"] for line in a if "episode/score" in line)
     tags = set(EventAccumulator(str(tmp_path / "a" / "tb")).Reload().Tags()["scalars"])
     assert expected <= tags, expected - tags
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
     assert meta["action_dim"] == 1 and meta["dist"] == "bounded_normal"
     assert meta["entropy_max"] == pytest.approx(0.5 * np.log(2 * np.pi * np.e))
+
+
+def test_resuming_on_an_env_of_other_sizes_says_why(tmp_path):
+    """A checkpoint of a 3-value observation (Pendulum) cannot continue on a 2-value one: the
+    error names the first mismatching weight and what to do, not PyTorch's whole list."""
+    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
+    cfg = load_run_config(tmp_path / "config.yaml")
+    cfg.run.env = "MountainCarContinuous-v0"
+    with pytest.raises(DreamscopeError, match=r"size mismatch for .*other observation or action sizes than "
+                                              r"'MountainCarContinuous-v0'") as err:
+        Trainer(cfg, tmp_path, resume=True)
+    assert str(err.value).count("size mismatch") == 1
 
 
 def test_refuses_to_overwrite_an_existing_run(tmp_path):
