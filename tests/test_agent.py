@@ -280,3 +280,21 @@ def test_imagination_discounts_by_the_continue_probability(mode, kept):
     assert torch.allclose(imag.disc[1:], torch.full((horizon, len(start_cont)), gamma * kept))
     expected = start_cont * (gamma * kept) ** torch.arange(horizon + 1.0).unsqueeze(1)
     assert torch.allclose(imag.weight, expected, rtol=1e-5)
+
+
+def test_terminal_rows_weigh_terminal_weight_times_in_the_continue_loss():
+    """The continue loss is the mean binary cross-entropy over rows, terminal rows counted
+    ``terminal_weight`` times (1: the official loss)."""
+    import torch.nn.functional as F
+
+    batch = random_batch()
+    terminal = batch["is_terminal"].float()
+    for weight in (1.0, 5.0):
+        torch.manual_seed(0)
+        agent = Agent(tiny_config(world_model__terminal_weight=weight), obs_dim=5, action_dim=2)
+        with torch.no_grad():
+            _, post, metrics, _ = agent.wm.loss(batch)
+            bce = F.binary_cross_entropy_with_logits(agent.wm.cont_logits(post.feat()), 1.0 - terminal, reduction="none")
+        expected = (bce.sum() + (weight - 1.0) * (bce * terminal).sum()) / bce.numel()
+        assert float(metrics["loss/con"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float((bce * terminal).sum()) > 0  # the batch has a terminal row, so the weight mattered

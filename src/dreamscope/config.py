@@ -34,6 +34,7 @@ class WorldModelConfig:
     kl_rep_scale: float = 0.1
     reward_bins: int = 255
     zero_init_heads: bool = True  # reward head output layer starts at zero (predicts 0)
+    terminal_weight: float = 1.0  # weight of terminal rows in the continue loss; 1 is official
 
 
 @dataclass

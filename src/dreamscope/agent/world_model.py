@@ -137,7 +137,11 @@ class WorldModel(nn.Module):
         rec = ((self.decoder(feat) - symlog(obs)) ** 2).sum(-1)
         reward_dist = self.reward(feat)
         rew = reward_dist.loss(batch["reward"])
-        con = F.binary_cross_entropy_with_logits(self.cont_logits(feat), 1.0 - batch["is_terminal"].float(), reduction="none")
+        terminal = batch["is_terminal"].float()
+        con = F.binary_cross_entropy_with_logits(self.cont_logits(feat), 1.0 - terminal, reduction="none")
+        # Terminal rows can be 1 in 250 (a goal ends an air-hockey episode): weighting them up
+        # makes the latent carry what ends an episode, which the official unweighted loss may not.
+        con = con * (1.0 + (self.cfg.terminal_weight - 1.0) * terminal)
         free = self.cfg.free_nats
         dyn = kl_categorical(post_logits.detach(), prior_logits).clamp_min(free)
         rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(free)
