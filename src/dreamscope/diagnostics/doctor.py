@@ -1389,10 +1389,10 @@ def _overpromise_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding
                f"logs ({best:.3g}, over {len(score)} logged scores): it expects more than any episode paid. A critic taught "
                "in imagination learns what the world model imagines: rewards where the task pays none, or no end "
                "where episodes end.")
-    imagined, length = run.get("reward/imag_mean"), run.get("episode/length")
-    if imagined is not None and length is not None:
+    length = run.get("episode/length")
+    if run.get("reward/imag_mean") is not None and length is not None:
         scores, lengths = score.window(a, b), length.window(a, b)
-        per_step = _window_medians(run, "reward/imag_mean", edges)[i]
+        per_step = _window_medians(run, "reward/imag_mean", edges[i:i + 2])[0]
         if len(scores) == len(lengths) and lengths.values.sum() > 0 and math.isfinite(per_step):
             real = float(np.nansum(scores.values) / lengths.values.sum())
             numbers.update(imagined_reward_per_step=per_step, real_reward_per_step=real)

@@ -234,7 +234,6 @@ class AirHockeyEnv(gym.Env):
         self._qpos, self._qvel, self._ctrl = self.data.qpos, self.data.qvel, self.data.ctrl
         self._hold_anchor = self.model.eq_data[0]
         self._obs = np.zeros(OBS_SIZE, np.float32)
-        self._obs_size = obs_size
         self._action = np.zeros(4)
         self._background: Image.Image | None = None
         self._reset_counters()
@@ -387,7 +386,7 @@ class AirHockeyEnv(gym.Env):
         o[19] = self._cooldown / (REGRAB_COOLDOWN if self.keep_mode else STRIKE_COOLDOWN)
         o[20] = self._held / HOLD_STEPS
         o[21] = self._goal
-        return o[: self._obs_size].copy()
+        return o[: self.observation_space.shape[0]].copy()
 
 
 # --- Rendering: a top-down frame drawn with PIL, no OpenGL ------------------------------------
