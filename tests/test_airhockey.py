@@ -369,3 +369,21 @@ def test_idle_variant_id_is_the_sparse_task_against_a_paddle_that_never_moves():
     np.testing.assert_array_equal(idle, observations(AirHockeyEnv(opponent="idle")))
     assert np.ptp(idle[:, 7:9], axis=0).max() < 1e-6  # the opponent's paddle stays where it started
     assert np.ptp(observations(make_env("airhockey"))[:, 7:9], axis=0).max() > 0.01  # the defender moves
+
+
+def test_idle_dense_variant_id_is_the_open_goal_with_shaping():
+    from dreamscope.envs.factory import make_env
+
+    actions = np.random.default_rng(7).uniform(-1, 1, (120, 4)).astype(np.float32)
+
+    def trajectory(env):
+        first, _ = env.reset(seed=3)
+        steps = [env.step(a)[:2] for a in actions]
+        return np.stack([first] + [obs for obs, _ in steps]), np.array([reward for _, reward in steps])
+
+    obs, rewards = trajectory(make_env("airhockey-idle-dense"))
+    ref_obs, ref_rewards = trajectory(AirHockeyEnv(opponent="idle", reward="dense"))
+    np.testing.assert_array_equal(obs, ref_obs)
+    np.testing.assert_array_equal(rewards, ref_rewards)
+    assert np.ptp(obs[:, 7:9], axis=0).max() < 1e-6  # idle
+    assert (rewards != 0).sum() > 100  # shaped on (almost) every step

@@ -39,7 +39,7 @@ def config_help() -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = config_help()
-    parser.add_argument("--env", help="airhockey | airhockey-dense | airhockey-idle | Gymnasium id (Pendulum-v1) | dmc:DOMAIN-TASK | module:EnvId (default: airhockey)")
+    parser.add_argument("--env", help="airhockey | airhockey-dense | airhockey-idle | airhockey-idle-dense | Gymnasium id (Pendulum-v1) | dmc:DOMAIN-TASK | module:EnvId (default: airhockey)")
     parser.add_argument("--preset", default="size1m", choices=list(PRESETS), help="model size (default: size1m)")
     parser.add_argument("--steps", type=int, help="agent steps to train for (default: run.steps)")
     parser.add_argument("--logdir", help="run directory (default: runs/ENV-TIMESTAMP)")

@@ -11,9 +11,13 @@ AIRHOCKEY_DENSE_ID = "dreamscope/AirHockeyDense-v1"
 #: The sparse task against an opponent that never moves (an open goal): random play scores in
 #: about 5% of episodes, so a policy that learned shows as a score far above that.
 AIRHOCKEY_IDLE_ID = "dreamscope/AirHockeyIdle-v1"
+#: The open goal with the shaping term: the easiest variant, where a remedy that frees the
+#: policy has both a learning signal and goals within reach.
+AIRHOCKEY_IDLE_DENSE_ID = "dreamscope/AirHockeyIdleDense-v1"
 #: The variants' keyword arguments. v1 added the goal flag to the observation (21 -> 22 values);
 #: the v0 ids stay registered without it, so that runs and results recorded on them reproduce.
-_VARIANTS = {"AirHockey": {}, "AirHockeyDense": {"reward": "dense"}, "AirHockeyIdle": {"opponent": "idle"}}
+_VARIANTS = {"AirHockey": {}, "AirHockeyDense": {"reward": "dense"}, "AirHockeyIdle": {"opponent": "idle"},
+             "AirHockeyIdleDense": {"opponent": "idle", "reward": "dense"}}
 
 
 def register_envs() -> None:

@@ -4,6 +4,7 @@ Accepted specs:
   * ``airhockey``                      dreamscope's sparse-reward task (``dreamscope/AirHockey-v1``)
   * ``airhockey-dense``                the same with shaping (``dreamscope/AirHockeyDense-v1``)
   * ``airhockey-idle``                 sparse, against an opponent that never moves (``dreamscope/AirHockeyIdle-v1``)
+  * ``airhockey-idle-dense``           the same with shaping (``dreamscope/AirHockeyIdleDense-v1``)
   * ``Pendulum-v1`` or any Gymnasium id with a Box action space
   * ``dmc:walker-walk``                DeepMind Control Suite via dm_control (domain-task)
   * ``my_package.my_module:MyEnv-v0``  imports the module (which registers the id), then makes it
@@ -19,7 +20,7 @@ import numpy as np
 from dreamscope.errors import DreamscopeError
 
 ALIASES = {"airhockey": "dreamscope/AirHockey-v1", "airhockey-dense": "dreamscope/AirHockeyDense-v1",
-           "airhockey-idle": "dreamscope/AirHockeyIdle-v1"}
+           "airhockey-idle": "dreamscope/AirHockeyIdle-v1", "airhockey-idle-dense": "dreamscope/AirHockeyIdleDense-v1"}
 
 
 def resolve_env_id(spec: str) -> str:
