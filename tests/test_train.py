@@ -178,3 +178,46 @@ def test_a_device_this_machine_cannot_use_is_named_before_anything_is_built(tmp_
 def test_cuda_on_a_machine_without_one_says_so(tmp_path):
     with pytest.raises(DreamscopeError, match="run.device='cuda'.*sees no CUDA GPU; use run.device=cpu"):
         Trainer(fast_config(**{"run.device": "cuda"}), tmp_path)
+
+
+def test_a_scripted_prefill_policy_plays_the_prefill_and_the_random_one_stays_uniform(tmp_path):
+    """``run.prefill_policy=module:function`` fills the replay with that policy's play, so the
+    stored action after every row is the function of that row's observation."""
+    from dreamscope.envs.airhockey import chase_policy
+
+    trainer = Trainer(fast_config(**{"run.env": "airhockey-idle", "run.steps": 300, "run.prefill": 300,
+                                     "run.prefill_policy": "dreamscope.envs.airhockey:chase_policy"}), tmp_path / "chase")
+    trainer.train(progress=False)
+    data = {k: v[0, :trainer.replay.total] for k, v in trainer.replay.data.items()}
+    follows = np.flatnonzero(~data["is_first"][1:])  # rows whose next row continues the episode
+    assert len(follows) > 250
+    expected = np.stack([chase_policy(o) for o in data["obs"][follows]])
+    np.testing.assert_array_equal(data["prev_action"][follows + 1], expected)
+    assert data["is_terminal"].any()  # the open goal: the chase policy scores within 300 steps
+
+    from dreamscope.train import load_prefill_policy
+
+    obs = np.zeros((3, 22), np.float32)
+    drawn = load_prefill_policy("random", 4)(obs, np.random.default_rng(9))
+    np.testing.assert_array_equal(drawn, np.random.default_rng(9).uniform(-1, 1, (3, 4)).astype(np.float32))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("chase", "run.prefill_policy='chase'; accepted: random, or module:function"),
+    ("no_such_module:f", "No module named 'no_such_module'"),
+    ("dreamscope.envs.airhockey:no_such_policy", "has no attribute 'no_such_policy'"),
+    ("dreamscope.envs.airhockey:GOAL_REWARD", "is not a function"),
+])
+def test_a_prefill_policy_that_cannot_be_loaded_is_named(spec, message):
+    from dreamscope.train import load_prefill_policy
+
+    with pytest.raises(DreamscopeError, match=message.replace("(", r"\(")):
+        load_prefill_policy(spec, 4)
+
+
+def test_a_prefill_policy_with_the_wrong_action_size_is_named():
+    from dreamscope.train import load_prefill_policy
+
+    act = load_prefill_policy("dreamscope.envs.airhockey:chase_policy", 2)
+    with pytest.raises(DreamscopeError, match=r"returned actions of shape \(4,\); this env needs \(2,\)"):
+        act(np.zeros((1, 22), np.float32), np.random.default_rng(0))

@@ -105,7 +105,8 @@ class RunConfig:
     train_ratio: float = 512.0  # replayed steps per env step
     batch_size: int = 16
     batch_length: int = 64
-    prefill: int = 2_500  # random-policy env steps before training
+    prefill: int = 2_500  # env steps collected by prefill_policy before training
+    prefill_policy: str = "random"  # random | module:function, a scripted policy of one observation
     replay_size: int = 1_000_000
     log_every: int = 1_000  # env steps between metric lines
     signals_every: int = 10  # updates between full entropy-signal measurements (K)

@@ -8,6 +8,7 @@ run continues with --resume RUN_DIR and loses at most one checkpoint interval.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import random
@@ -92,6 +93,34 @@ def _check_device(name: str) -> None:
         raise DreamscopeError(f"run.device={name!r}: dreamscope runs on cpu or cuda")
 
 
+def load_prefill_policy(spec: str, action_dim: int):
+    """The policy that fills the replay before training, as ``(obs batch, rng) -> actions``:
+    ``random`` (uniform actions, the official prefill) or ``module:function``, a function of one
+    observation that returns an action in [-1, 1] -- a scripted player whose episodes show the
+    world model what purposeful play leads to (``dreamscope.envs.airhockey:chase_policy``)."""
+    if spec == "random":
+        return lambda obs, rng: rng.uniform(-1, 1, (len(obs), action_dim)).astype(np.float32)
+    module_name, _, attr = spec.partition(":")
+    accepted = "accepted: random, or module:function (e.g. dreamscope.envs.airhockey:chase_policy)"
+    if not module_name or not attr:
+        raise DreamscopeError(f"run.prefill_policy={spec!r}; {accepted}")
+    try:
+        policy = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise DreamscopeError(f"run.prefill_policy={spec!r}: {err}; {accepted}") from None
+    if not callable(policy):
+        raise DreamscopeError(f"run.prefill_policy={spec!r} is not a function; {accepted}")
+
+    def act(obs, rng):
+        actions = np.stack([np.asarray(policy(o), dtype=np.float32) for o in obs])
+        if actions.shape != (len(obs), action_dim):
+            raise DreamscopeError(f"run.prefill_policy={spec!r} returned actions of shape {actions.shape[1:]}; "
+                                  f"this env needs ({action_dim},)")
+        return np.clip(actions, -1.0, 1.0)
+
+    return act
+
+
 class Trainer:
     """Collect with the current policy, train at ``train_ratio``, log, checkpoint."""
 
@@ -123,6 +152,7 @@ class Trainer:
         self.envs = make_vector_env(r.env, r.envs, r.seed, r.action_repeat)
         obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         self.action_dim = int(np.prod(self.envs.single_action_space.shape))
+        self.prefill_policy = load_prefill_policy(r.prefill_policy, self.action_dim)
         self.agent = Agent(cfg, obs_dim, self.action_dim).to(r.device)
         self.replay = Replay(r.replay_size, r.envs, obs_dim, self.action_dim, seed=r.seed)
         self.smooth = lambda rewards: smooth_rewards(rewards, r.reward_smoothing, r.smoothing_sigma, r.smoothing_delta, r.smoothing_alpha)
@@ -239,7 +269,7 @@ class Trainer:
                              "is_first": is_first, "is_terminal": is_terminal}, episode_done)
                 self.step += E
                 if self.step <= r.prefill:
-                    action = self.np_rng.uniform(-1, 1, (E, self.action_dim)).astype(np.float32)
+                    action = self.prefill_policy(obs, self.np_rng)
                 else:
                     obs_t = torch.as_tensor(obs, dtype=torch.float32, device=r.device)
                     first_t = torch.as_tensor(is_first, device=r.device)
