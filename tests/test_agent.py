@@ -298,3 +298,24 @@ def test_terminal_rows_weigh_terminal_weight_times_in_the_continue_loss():
         expected = (bce.sum() + (weight - 1.0) * (bce * terminal).sum()) / bce.numel()
         assert float(metrics["loss/con"]) == pytest.approx(float(expected), rel=1e-5)
     assert float((bce * terminal).sum()) > 0  # the batch has a terminal row, so the weight mattered
+
+
+@pytest.mark.parametrize("offset, expected", [(0.0, 0.0), (0.5, None)])
+def test_obs_explained_variance_of_a_constant_decoder(offset, expected):
+    """A decoder that predicts a constant c explains 1 − (Var + Σ(c − mean)²)/Var of the
+    observations' symlog: 0 at the batch mean, negative away from it."""
+    from dreamscope.dists import symlog
+
+    batch = random_batch()
+    agent = Agent(tiny_config(), obs_dim=5, action_dim=2)
+    target = symlog(batch["obs"]).flatten(0, 1).double()
+    mean, var = target.mean(0), target.var(0, correction=0).sum()
+    out = agent.wm.decoder[-1]
+    with torch.no_grad():
+        out.weight.zero_()
+        out.bias.copy_((mean + offset).float())
+        _, _, metrics, _ = agent.wm.loss(batch)
+    if expected is None:
+        expected = float(-5 * offset ** 2 / var)
+    assert float(metrics["model/obs_explained_var"]) == pytest.approx(expected, abs=1e-5)
+    assert float(metrics["loss/rec"]) == pytest.approx(float(var) + 5 * offset ** 2, rel=1e-5)

@@ -104,6 +104,13 @@ def kl_categorical(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tens
     return (logits_p.exp() * (logits_p - logits_q)).sum((-2, -1))
 
 
+def obs_explained_variance(rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − (mean summed squared reconstruction error) / (summed variance of the target over the
+    batch): the share of what the observations vary by that the latent carries. 0 is a decoder
+    that predicts the batch mean, 1 a perfect one; a policy can only learn from what is above 0."""
+    return 1.0 - rec.mean() / target.flatten(0, -2).var(0, correction=0).sum().clamp_min(1e-12)
+
+
 class WorldModel(nn.Module):
     def __init__(self, cfg: WorldModelConfig, obs_dim: int, action_dim: int):
         super().__init__()
@@ -134,7 +141,8 @@ class WorldModel(nn.Module):
         start = self.rssm.initial(obs.shape[0], obs.device)
         post, post_logits, prior_logits = self.rssm.observe(self.embed(obs), batch["prev_action"], batch["is_first"], start)
         feat = post.feat()
-        rec = ((self.decoder(feat) - symlog(obs)) ** 2).sum(-1)
+        target = symlog(obs)
+        rec = ((self.decoder(feat) - target) ** 2).sum(-1)
         reward_dist = self.reward(feat)
         rew = reward_dist.loss(batch["reward"])
         terminal = batch["is_terminal"].float()
@@ -147,5 +155,6 @@ class WorldModel(nn.Module):
         rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(free)
         total = rec + rew + con + self.cfg.kl_dyn_scale * dyn + self.cfg.kl_rep_scale * rep
         metrics = {"loss/rec": rec.mean(), "loss/rew": rew.mean(), "loss/con": con.mean(),
-                   "loss/dyn": dyn.mean(), "loss/rep": rep.mean()}
+                   "loss/dyn": dyn.mean(), "loss/rep": rep.mean(),
+                   "model/obs_explained_var": obs_explained_variance(rec.detach(), target)}
         return total.mean(), post, metrics, reward_dist
