@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dreamscope.diagnostics import doctor_cli
-from dreamscope.diagnostics.doctor import OVERPROMISE_FIX, diagnose, shift_test, trend_test
+from dreamscope.diagnostics.doctor import BLIND_MODEL_FIX, OVERPROMISE_FIX, diagnose, shift_test, trend_test
 from dreamscope.diagnostics.thresholds import DEFAULT
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs.schema import Run, Series
@@ -448,6 +448,19 @@ def test_real_air_hockey_run_whose_world_model_imagined_goals_is_flagged():
     (f,) = [f for f in diagnose(run, action_dim=4, dist="tanh_normal").findings if f.code == "VALUE_EXCEEDS_RETURNS"]
     assert f.numbers["value_median"] > 20 and f.numbers["best_score"] == 2.5  # the best line mean: no score_max
     assert f.numbers["imagined_reward_per_step"] > 3 * f.numbers["real_reward_per_step"] > 0
+
+
+@pytest.mark.parametrize("level, flagged", [(TH.model_explained_min - 0.01, True), (TH.model_explained_min + 0.01, False)])
+def test_a_world_model_that_misses_the_state_is_flagged_at_the_boundary(level, flagged):
+    """Only the latest window counts: a model that was blind early and learned is not flagged."""
+    early = np.where(STEPS < STEPS[-1] // 2, 0.3, level)
+    dx = diagnose(build({**no_signal_signals(), "model/obs_explained_var": early}))
+    found = [f for f in dx.findings if f.code == "MODEL_MISSES_STATE"]
+    assert bool(found) == flagged and (BLIND_MODEL_FIX in dx.fixes) == flagged
+    if flagged:
+        assert found[0].window == (dx.windows[-1].start, dx.windows[-1].stop)
+        assert found[0].numbers["obs_explained_var"] == pytest.approx(level)
+    assert not [f for f in diagnose(build(no_signal_signals())).findings if f.code == "MODEL_MISSES_STATE"]
 
 
 def test_thresholds_are_the_only_knobs():

@@ -50,6 +50,7 @@ WANTED: dict[str, str] = {
     "reward/head_hit_rate": "whether the reward head predicts sparse events",
     "reward/replay_nonzero_frac": "whether replay holds reward events at all",
     "value/explained_var": "whether the critic tracks λ-returns trivially",
+    "model/obs_explained_var": "whether the world model's latent carries the observation",
     "episode/score": "whether returns rise",
 }
 
@@ -1401,6 +1402,34 @@ def _overpromise_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding
     return Finding("VALUE_EXCEEDS_RETURNS", message, numbers, (a, b))
 
 
+#: What to do when the world model's latent does not carry the observation.
+BLIND_MODEL_FIX = Fix(
+    "Give the world model room before tuning the actor: a larger stochastic latent (world_model.stoch x classes; "
+    "DreamerV3's smallest preset has 32 x 4), a wider deterministic state and MLPs, or more model updates per "
+    "env step (run.train_ratio); check model/obs_explained_var on the decoded observations after each change",
+    "the decoded observations explain most of their variance, and imagined returns can tell apart policies that "
+    "act on the state")
+
+
+def _blind_model_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding | None:
+    """The latest window in which the world model's posterior explains too little of the
+    observations: whatever the latent drops, the actor and critic never see."""
+    if run.get("model/obs_explained_var") is None:
+        return None
+    medians = _window_medians(run, "model/obs_explained_var", edges)
+    low = [i for i, m in enumerate(medians) if math.isfinite(m)]
+    if not low or medians[low[-1]] >= th.model_explained_min:
+        return None
+    i = low[-1]
+    a, b = int(edges[i]), int(edges[i + 1])
+    message = (f"Steps {a}–{b}: decoded from its latent states, the world model explains {medians[i]:.0%} of the "
+               f"observations' variance (model/obs_explained_var, median; under {th.model_explained_min:.0%}). "
+               "The actor and critic see the task only through that latent: what it leaves out (on air hockey, "
+               "where the puck is) they cannot learn from, and imagined returns hardly depend on the policy.")
+    return Finding("MODEL_MISSES_STATE", message, {"obs_explained_var": medians[i],
+                                                   "threshold": th.model_explained_min}, (a, b))
+
+
 def _fingerprint(run: Run, d: int | None, dist: str | None, edges: np.ndarray, th: Thresholds):
     """Explanation of the highest window-median logged entropy, when it is needed and can be read.
 
@@ -1613,7 +1642,8 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
                  for n in shown if rep.checks[n].holds is None]
 
     overpromise = _overpromise_finding(run, edges, th)
-    findings = [f for f in (impossible, overpromise) if f] + _extra_findings(results)
+    blind = _blind_model_finding(run, edges, th)
+    findings = [f for f in (impossible, overpromise, blind) if f] + _extra_findings(results)
     fixes = list(info.fixes)
     if verdict == "BONUS_DOMINATES" and _no_signal_core(rep.checks) is not None:
         fixes += [Fix(f"Then: {f.action}", f.expected_effect) for f in VERDICTS["NO_SIGNAL"].fixes[:2]]
@@ -1621,6 +1651,8 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
         fixes.append(VERDICTS["IMPOSSIBLE_ENTROPY"].fixes[1])
     if overpromise:
         fixes.append(OVERPROMISE_FIX)
+    if blind:
+        fixes.append(BLIND_MODEL_FIX)
 
     assumptions = meta_notes + scale.assumptions
     if d is None:
