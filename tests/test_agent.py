@@ -319,3 +319,31 @@ def test_obs_explained_variance_of_a_constant_decoder(offset, expected):
         expected = float(-5 * offset ** 2 / var)
     assert float(metrics["model/obs_explained_var"]) == pytest.approx(expected, abs=1e-5)
     assert float(metrics["loss/rec"]) == pytest.approx(float(var) + 5 * offset ** 2, rel=1e-5)
+
+
+def test_rec_norm_std_weighs_each_dimension_by_its_inverse_variance_by_hand():
+    """``world_model.rec_norm=std``: the first batch sets the variances; each dim's squared
+    error counts 1 / max(var, 0.01), the weights averaging 1. ``loss/rec`` stays the unweighted
+    error, so runs with and without it compare."""
+    from dreamscope.dists import symlog
+
+    batch = random_batch()
+    batch["obs"][..., 0] *= 0.01  # a dimension that hardly varies: floored at 0.01
+    agent = Agent(tiny_config(world_model__rec_norm="std"), obs_dim=5, action_dim=2)
+    target = symlog(batch["obs"]).flatten(0, 1).double()
+    var = target.var(0, correction=0)
+    weights = 1.0 / var.clamp_min(0.01)
+    weights = weights / weights.mean()
+    assert float(var[0]) < 0.01 < float(var[1:].min())
+    with torch.no_grad():
+        agent.wm.decoder[-1].weight.zero_()
+        agent.wm.decoder[-1].bias.zero_()
+        total, _, metrics, _ = agent.wm.loss(batch)
+    torch.testing.assert_close(agent.wm.obs_var.double(), var, rtol=1e-5, atol=1e-7)
+    weighted = float((weights * (target ** 2).mean(0)).sum())
+    unweighted = float((target ** 2).mean(0).sum())
+    assert float(metrics["loss/rec"]) == pytest.approx(unweighted, rel=1e-5)
+    others = float(total) - weighted
+    assert others == pytest.approx(float(metrics["loss/rew"] + metrics["loss/con"] + metrics["loss/dyn"]
+                                         + 0.1 * metrics["loss/rep"]), rel=1e-4)
+    assert "obs_var" not in Agent(tiny_config(), obs_dim=5, action_dim=2).wm.state_dict()  # old checkpoints load

@@ -35,6 +35,7 @@ class WorldModelConfig:
     reward_bins: int = 255
     zero_init_heads: bool = True  # reward head output layer starts at zero (predicts 0)
     terminal_weight: float = 1.0  # weight of terminal rows in the continue loss; 1 is official
+    rec_norm: str = "none"  # none (official) | std: weigh each observation dim's error by 1 / its running variance
 
 
 @dataclass
@@ -146,6 +147,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 _CHOICES = {
+    "world_model.rec_norm": ("none", "std"),
     "actor.dist": ("bounded_normal", "tanh_normal"),
     "actor.std_bound": ("logstd_squash", "logstd_clamp", "minmax"),
     "actor.grad": ("reinforce", "backprop"),

@@ -125,6 +125,8 @@ class WorldModel(nn.Module):
             output_layer(cfg.units, cfg.reward_bins, 0.0 if cfg.zero_init_heads else 1.0))
         self.cont_head = nn.Sequential(mlp(feat, cfg.units, cfg.head_layers), nn.Linear(cfg.units, 1))
         self.register_buffer("reward_bins", symexp_bins(cfg.reward_bins), persistent=False)
+        if cfg.rec_norm == "std":  # only then, so that checkpoints of the official loss load as before
+            self.register_buffer("obs_var", torch.zeros(obs_dim))
 
     def embed(self, obs: torch.Tensor) -> torch.Tensor:
         return self.encoder(symlog(obs))
@@ -135,6 +137,20 @@ class WorldModel(nn.Module):
     def cont_logits(self, feat: torch.Tensor) -> torch.Tensor:
         return self.cont_head(feat).squeeze(-1)
 
+    @torch.no_grad()
+    def rec_weights(self, target: torch.Tensor) -> torch.Tensor:
+        """``rec_norm=std``: each observation dimension's squared error weighed by 1 / its running
+        (EMA 0.01) variance in symlog space, floored at 0.01, the weights scaled to average 1. The
+        official unit weights let a dimension that varies little (air hockey's y coordinates, 0.04)
+        stay blurred at almost no cost; these keep the loss's total weight and spread it evenly."""
+        var = target.flatten(0, -2).var(0, correction=0)
+        if not self.obs_var.any():
+            self.obs_var.copy_(var)
+        else:
+            self.obs_var.lerp_(var, 0.01)
+        weights = 1.0 / self.obs_var.clamp_min(0.01)
+        return weights / weights.mean()
+
     def loss(self, batch: dict[str, torch.Tensor]):
         """World-model loss on a replay batch (B, T); returns (scalar loss, posterior, metrics, reward preds)."""
         obs = batch["obs"]
@@ -142,7 +158,8 @@ class WorldModel(nn.Module):
         post, post_logits, prior_logits = self.rssm.observe(self.embed(obs), batch["prev_action"], batch["is_first"], start)
         feat = post.feat()
         target = symlog(obs)
-        rec = ((self.decoder(feat) - target) ** 2).sum(-1)
+        sq_err = (self.decoder(feat) - target) ** 2
+        rec = sq_err.sum(-1)
         reward_dist = self.reward(feat)
         rew = reward_dist.loss(batch["reward"])
         terminal = batch["is_terminal"].float()
@@ -153,7 +170,8 @@ class WorldModel(nn.Module):
         free = self.cfg.free_nats
         dyn = kl_categorical(post_logits.detach(), prior_logits).clamp_min(free)
         rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(free)
-        total = rec + rew + con + self.cfg.kl_dyn_scale * dyn + self.cfg.kl_rep_scale * rep
+        fit = rec if self.cfg.rec_norm == "none" else (sq_err * self.rec_weights(target)).sum(-1)
+        total = fit + rew + con + self.cfg.kl_dyn_scale * dyn + self.cfg.kl_rep_scale * rep
         metrics = {"loss/rec": rec.mean(), "loss/rew": rew.mean(), "loss/con": con.mean(),
                    "loss/dyn": dyn.mean(), "loss/rep": rep.mean(),
                    "model/obs_explained_var": obs_explained_variance(rec.detach(), target)}
