@@ -1404,9 +1404,10 @@ def _overpromise_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding
 
 #: What to do when the world model's latent does not carry the observation.
 BLIND_MODEL_FIX = Fix(
-    "Give the world model room before tuning the actor: a larger stochastic latent (world_model.stoch x classes; "
-    "DreamerV3's smallest preset has 32 x 4), a wider deterministic state and MLPs, or more model updates per "
-    "env step (run.train_ratio); check model/obs_explained_var on the decoded observations after each change",
+    "Give the world model room before tuning the actor: wider layers (world_model.hidden, the posterior's width: "
+    "16 in dreamscope's tiny preset, 64 in DreamerV3's smallest; units; deter), a larger stochastic latent, or more "
+    "model updates per env step (run.train_ratio). world_model.rec_norm=std shifts the decoder's attention to "
+    "dimensions that vary little but adds no room. Check model/obs_explained_var after each change",
     "the decoded observations explain most of their variance, and imagined returns can tell apart policies that "
     "act on the state")
 
@@ -1417,10 +1418,10 @@ def _blind_model_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding
     if run.get("model/obs_explained_var") is None:
         return None
     medians = _window_medians(run, "model/obs_explained_var", edges)
-    low = [i for i, m in enumerate(medians) if math.isfinite(m)]
-    if not low or medians[low[-1]] >= th.model_explained_min:
+    measured = [i for i, m in enumerate(medians) if math.isfinite(m)]
+    if not measured or medians[measured[-1]] >= th.model_explained_min:
         return None
-    i = low[-1]
+    i = measured[-1]
     a, b = int(edges[i]), int(edges[i + 1])
     message = (f"Steps {a}–{b}: decoded from its latent states, the world model explains {medians[i]:.0%} of the "
                f"observations' variance (model/obs_explained_var, median; under {th.model_explained_min:.0%}). "
