@@ -1404,10 +1404,10 @@ def _overpromise_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding
 
 #: What to do when the world model's latent does not carry the observation.
 BLIND_MODEL_FIX = Fix(
-    "Give the world model room before tuning the actor: wider layers (world_model.hidden, the posterior's width: "
-    "16 in dreamscope's tiny preset, 64 in DreamerV3's smallest; units; deter), a larger stochastic latent, or more "
-    "model updates per env step (run.train_ratio). world_model.rec_norm=std shifts the decoder's attention to "
-    "dimensions that vary little but adds no room. Check model/obs_explained_var after each change",
+    "Fix the world model before tuning the actor: try a wider model (world_model.hidden, units, deter), a larger "
+    "stochastic latent, more model updates per env step (run.train_ratio), and the KL balance that prices what "
+    "the posterior carries (world_model.free_nats, kl_rep_scale). world_model.rec_norm=std shifts the decoder's "
+    "attention to dimensions that vary little but adds no capacity. Check model/obs_explained_var after each change",
     "the decoded observations explain most of their variance, and imagined returns can tell apart policies that "
     "act on the state")
 
