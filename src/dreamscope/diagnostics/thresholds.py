@@ -133,7 +133,7 @@ class Thresholds:
     # --- the world model against the observations
     #: The share of the observations' (symlog) variance the posterior-decoded observation must
     #: explain. The same small model passes 0.95 on Pendulum-v1 within 2,000 steps; on air
-    #: hockey it stays at 0.80-0.86 after 50,000 (with a 4 x 4 or a 32 x 4 latent), the puck
+    #: hockey it stays at 0.80-0.86 after 50,000 (a 4 x 4 or 32 x 4 latent, a 64-unit posterior), the puck
     #: off by 0.2 m of its 0.3-0.4 m spread and its y under 30% explained, and no policy learned
     #: to score (README, air hockey sweeps). Below 0.9 a tenth of what the observations vary
     #: by is noise to the actor.
