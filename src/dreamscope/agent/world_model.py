@@ -104,11 +104,12 @@ def kl_categorical(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tens
     return (logits_p.exp() * (logits_p - logits_q)).sum((-2, -1))
 
 
-def obs_explained_variance(rec: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """1 − (mean summed squared reconstruction error) / (summed variance of the target over the
-    batch): the share of what the observations vary by that the latent carries. 0 is a decoder
-    that predicts the batch mean, 1 a perfect one; a policy can only learn from what is above 0."""
-    return 1.0 - rec.mean() / target.flatten(0, -2).var(0, correction=0).sum().clamp_min(1e-12)
+def obs_explained_variance(rec: torch.Tensor, batch_var: torch.Tensor) -> torch.Tensor:
+    """1 − (mean summed squared reconstruction error) / (summed per-dimension variance of the
+    target over the batch): the share of what the observations vary by that the latent carries.
+    0 is a decoder that predicts the batch mean, 1 a perfect one; a policy can only learn from
+    what is above 0."""
+    return 1.0 - rec.mean() / batch_var.sum().clamp_min(1e-12)
 
 
 class WorldModel(nn.Module):
@@ -138,16 +139,13 @@ class WorldModel(nn.Module):
         return self.cont_head(feat).squeeze(-1)
 
     @torch.no_grad()
-    def rec_weights(self, target: torch.Tensor) -> torch.Tensor:
+    def rec_weights(self, batch_var: torch.Tensor) -> torch.Tensor:
         """``rec_norm=std``: each observation dimension's squared error weighed by 1 / its running
         (EMA 0.01) variance in symlog space, floored at 0.01, the weights scaled to average 1. The
         official unit weights let a dimension that varies little (air hockey's y coordinates, 0.04)
-        stay blurred at almost no cost; these keep the loss's total weight and spread it evenly."""
-        var = target.flatten(0, -2).var(0, correction=0)
-        if not self.obs_var.any():
-            self.obs_var.copy_(var)
-        else:
-            self.obs_var.lerp_(var, 0.01)
+        stay blurred at almost no cost; these keep the loss's total weight and spread it evenly.
+        The first batch sets the variances (chosen on the device: no host sync in the train step)."""
+        self.obs_var.copy_(torch.where(self.obs_var.any(), self.obs_var.lerp(batch_var, 0.01), batch_var))
         weights = 1.0 / self.obs_var.clamp_min(0.01)
         return weights / weights.mean()
 
@@ -158,6 +156,7 @@ class WorldModel(nn.Module):
         post, post_logits, prior_logits = self.rssm.observe(self.embed(obs), batch["prev_action"], batch["is_first"], start)
         feat = post.feat()
         target = symlog(obs)
+        batch_var = target.detach().flatten(0, -2).var(0, correction=0)
         sq_err = (self.decoder(feat) - target) ** 2
         rec = sq_err.sum(-1)
         reward_dist = self.reward(feat)
@@ -170,9 +169,9 @@ class WorldModel(nn.Module):
         free = self.cfg.free_nats
         dyn = kl_categorical(post_logits.detach(), prior_logits).clamp_min(free)
         rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(free)
-        fit = rec if self.cfg.rec_norm == "none" else (sq_err * self.rec_weights(target)).sum(-1)
+        fit = rec if self.cfg.rec_norm == "none" else (sq_err * self.rec_weights(batch_var)).sum(-1)
         total = fit + rew + con + self.cfg.kl_dyn_scale * dyn + self.cfg.kl_rep_scale * rep
         metrics = {"loss/rec": rec.mean(), "loss/rew": rew.mean(), "loss/con": con.mean(),
                    "loss/dyn": dyn.mean(), "loss/rep": rep.mean(),
-                   "model/obs_explained_var": obs_explained_variance(rec.detach(), target)}
+                   "model/obs_explained_var": obs_explained_variance(rec.detach(), batch_var)}
         return total.mean(), post, metrics, reward_dist
