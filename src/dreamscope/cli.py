@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("dreamscope.train", "train a DreamerV3 agent with every entropy signal measured"),
     "diagnose": ("dreamscope.diagnostics.doctor_cli", "read a run's logs and answer: symptom or cause?"),
     "probe": ("dreamscope.diagnostics.probe", "re-run actor updates from a checkpoint under interventions: symptom or cause?"),
+    "model-fit": ("dreamscope.diagnostics.model_fit", "which observation dimensions the world model sees, posterior "
+                  "and imagined"),
     "sweep": ("dreamscope.sweep", "train a grid of settings x seeds in parallel with Ray Tune and diagnose every run"),
     "entropy": ("dreamscope.fingerprint", "explain what a logged entropy value can be"),
     "demo": ("dreamscope.demo", "train briefly on air hockey, diagnose, write the HTML report"),

@@ -1404,7 +1404,8 @@ def _overpromise_finding(run: Run, edges: np.ndarray, th: Thresholds) -> Finding
 
 #: What to do when the world model's latent does not carry the observation.
 BLIND_MODEL_FIX = Fix(
-    "Fix the world model before tuning the actor: try a wider model (world_model.hidden, units, deter), a larger "
+    "See which observation dimensions the latent loses (dreamscope model-fit RUN_DIR), then fix the world model "
+    "before tuning the actor: try a wider model (world_model.hidden, units, deter), a larger "
     "stochastic latent, more model updates per env step (run.train_ratio), and the KL balance that prices what "
     "the posterior carries (world_model.free_nats, kl_rep_scale). world_model.rec_norm=std shifts the decoder's "
     "attention to dimensions that vary little but adds no capacity. Check model/obs_explained_var after each change",

@@ -678,13 +678,13 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
                        thresholds.to_dict(), holder, holder_statement)
 
 
-def _progress(enabled: bool):
+def _progress(enabled: bool, label: str = "probe"):
     if not enabled:
         return None
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("probe"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     TextColumn("{task.fields[what]}"), console=Console(stderr=True), transient=True)
 
 

@@ -59,6 +59,10 @@ PROXIMITY_SCALE = 0.005  # cost per metre between the agent's paddle and the puc
 OPPONENTS = ("idle", "defender", "attacker")
 REWARDS = ("sparse", "dense")
 OBS_SIZE = 22  # with the goal flag (v1); 21 without it (v0)
+#: Names of the observation entries, in order (the class docstring gives their units).
+OBS_LABELS = ("paddle x", "paddle y", "paddle cos", "paddle sin", "paddle vx", "paddle vy", "paddle spin",
+              "opponent x", "opponent y", "opponent cos", "opponent sin", "opponent vx", "opponent vy",
+              "opponent spin", "puck x", "puck y", "puck vx", "puck vy", "time left", "cooldown", "hold", "goal")
 
 
 def _mjcf() -> str:
@@ -227,6 +231,7 @@ class AirHockeyEnv(gym.Env):
         obs_size = OBS_SIZE if goal_flag else OBS_SIZE - 1
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, (obs_size,), np.float32)
+        self.observation_labels = OBS_LABELS[:obs_size]
 
         self.model = mujoco.MjModel.from_xml_string(_mjcf())
         self.data = mujoco.MjData(self.model)

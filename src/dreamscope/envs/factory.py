@@ -60,8 +60,9 @@ class DMCEnv(gym.Env):
             raise DreamscopeError(f"--env dmc:{domain}-{task}: {err}") from None
         spec = self._env.action_spec()
         self.action_space = gym.spaces.Box(spec.minimum.astype(np.float32), spec.maximum.astype(np.float32), dtype=np.float32)
-        size = sum(int(np.prod(v.shape)) for v in self._env.observation_spec().values())
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+        sizes = {key: int(np.prod(v.shape)) for key, v in self._env.observation_spec().items()}
+        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (sum(sizes.values()),), np.float32)
+        self.observation_labels = [key if n == 1 else f"{key}[{i}]" for key, n in sizes.items() for i in range(n)]
 
     @staticmethod
     def _flat(observation) -> np.ndarray:
