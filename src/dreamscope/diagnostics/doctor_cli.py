@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report here")
     parser.add_argument("--probe", metavar="PROBE_JSON",
                         help="add the result of `dreamscope probe RUN --json > PROBE_JSON` to the HTML report")
+    parser.add_argument("--model-fit", metavar="FIT_JSON",
+                        help="add the result of `dreamscope model-fit RUN --json > FIT_JSON` to the HTML report")
 
 
 def _positive_int(option: str, text: str | None) -> int | None:
@@ -75,20 +77,34 @@ def load_run(path: str, fmt: str | None, mapping: dict[str, str]):
     return read_run(path, format=fmt, mapping=mapping or None)
 
 
-def _probe_fragments(path: str | None) -> list[str]:
-    """The probe's HTML section, from its saved --json output."""
-    if path is None:
-        return []
-    from dreamscope.diagnostics.probe import probe_html_section
-
+def _saved_fragment(path: str, option: str, command: str, key: str, section) -> str:
+    """The HTML section of another command's saved --json output (``key`` tells it is one)."""
     try:
         with open(path) as f:
             result = json.load(f)
     except (OSError, ValueError) as err:
-        raise DreamscopeError(f"--probe {path}: cannot read it as the JSON that `dreamscope probe RUN --json` writes ({err})") from None
-    if not isinstance(result, dict) or "interventions" not in result:
-        raise DreamscopeError(f"--probe {path}: not a probe result (no 'interventions' key)")
-    return [probe_html_section(result)]
+        raise DreamscopeError(f"{option} {path}: cannot read it as the JSON that `{command} --json` writes ({err})") from None
+    if not isinstance(result, dict) or key not in result:
+        raise DreamscopeError(f"{option} {path}: not the output of `{command} --json` (no {key!r} key)")
+    try:
+        return section(result)
+    except (KeyError, TypeError, ValueError) as err:
+        raise DreamscopeError(f"{option} {path}: incomplete `{command} --json` output ({err!r})") from None
+
+
+def _saved_fragments(args: argparse.Namespace) -> list[str]:
+    """Sections for the report from saved probe / model-fit results."""
+    from dreamscope.diagnostics.model_fit import model_fit_html_section
+    from dreamscope.diagnostics.probe import probe_html_section
+
+    fragments = []
+    if args.probe is not None:
+        fragments.append(_saved_fragment(args.probe, "--probe", "dreamscope probe RUN", "interventions",
+                                         probe_html_section))
+    if args.model_fit is not None:
+        fragments.append(_saved_fragment(args.model_fit, "--model-fit", "dreamscope model-fit RUN", "dims",
+                                         model_fit_html_section))
+    return fragments
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.html is not None:  # fail before the (possibly long) read, not after
         check_writable(args.html)
-    fragments = _probe_fragments(args.probe)
+    fragments = _saved_fragments(args)
     the_run = load_run(args.path, args.format, mapping)
     diagnosis = diagnose(the_run, action_dim=action_dim, dist=args.dist, windows=windows)
     if args.html is not None:

@@ -56,6 +56,18 @@ class ModelFit:
         """Plain data for JSON: a dimension that does not vary has ``null`` where a share would be."""
         return _finite_or_none(asdict(self))
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelFit":
+        """Back from ``to_dict`` / the JSON output (string keys, null for a share not defined)."""
+        def by_horizon(values: dict) -> dict[int, float]:
+            return {int(h): math.nan if v is None else float(v) for h, v in values.items()}
+
+        dims = [DimensionFit(str(d["label"]), math.nan if d["spread"] is None else float(d["spread"]),
+                             by_horizon(d["explained"]), by_horizon(d["rms_error"])) for d in data["dims"]]
+        return cls(str(data["run_dir"]), str(data["env"]), [int(h) for h in data["horizons"]], int(data["burn_in"]),
+                   {int(h): int(n) for h, n in data["rows"].items()}, by_horizon(data["overall"]), dims,
+                   float(data["seconds"]))
+
     def missed(self, horizon: int = 0) -> list[DimensionFit]:
         """Dimensions that vary but that the model explains less than half of, worst first."""
         varying = [d for d in self.dims if math.isfinite(d.explained[horizon])]
@@ -192,7 +204,7 @@ def _num(value: float) -> str:
 def summary(fit: ModelFit) -> str:
     """One sentence: how much the posterior sees, how much survives the longest horizon, what it misses."""
     h0, hl = fit.horizons[0], fit.horizons[-1]
-    text = f"the decoded observations explain {_pct(fit.overall[h0])} of their variance at horizon {h0}"
+    text = f"The decoded observations explain {_pct(fit.overall[h0])} of their variance at horizon {h0}"
     if hl != h0:
         text += f" and {_pct(fit.overall[hl])} after {hl} imagined steps"
     missed = fit.missed(h0)
@@ -233,6 +245,48 @@ def render(fit: ModelFit, console=None) -> None:
     console.print(Text(summary(fit)))
     console.print(Text("shares in symlog space (the decoder's loss); spread and error in the observation's own units; "
                        f"'—' = a dimension that does not vary; {fit.seconds:.1f} s", style="dim"))
+
+
+def _share_colour(share: float) -> str:
+    """Cell background from red (nothing explained) through yellow to green (all of it)."""
+    if not math.isfinite(share):
+        return "#f4f4f4"
+    x = min(max(share, 0.0), 1.0)
+    red, green = (255, int(120 + 135 * x / 0.5)) if x < 0.5 else (int(255 - 155 * (x - 0.5) / 0.5), 255)
+    return f"#{red:02x}{green:02x}a0"
+
+
+def model_fit_html_section(fit) -> str:
+    """An HTML fragment (escaped, no external resources) for the report: the per-dimension
+    shares as a heat table, dimensions down, horizons across."""
+    import html
+
+    fit = fit if isinstance(fit, ModelFit) else ModelFit.from_dict(fit)
+    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
+    cell = 'style="border:1px solid #ddd;padding:.25em .5em;text-align:right'
+    heads = ["observation", "spread"] + ["posterior" if h == 0 else f"+{h} imagined" for h in fit.horizons] + [
+        f"RMS error (h={fit.horizons[0]})"]
+    head = "".join(f'<th style="border:1px solid #ddd;padding:.3em .5em;background:#f4f4f4">{e(h)}</th>' for h in heads)
+    body = ""
+    for d in fit.dims:
+        shares = "".join(f'<td {cell};background:{_share_colour(d.explained[h])}">{e(_pct(d.explained[h]))}</td>'
+                         for h in fit.horizons)
+        body += (f'<tr><td style="border:1px solid #ddd;padding:.25em .5em">{e(d.label)}</td>'
+                 f'<td {cell}">{e(_num(d.spread))}</td>{shares}<td {cell}">{e(_num(d.rms_error[fit.horizons[0]]))}</td></tr>')
+    overall = "".join(f'<td {cell};background:{_share_colour(fit.overall[h])}"><b>{e(_pct(fit.overall[h]))}</b></td>'
+                      for h in fit.horizons)
+    body += f'<tr><td style="border:1px solid #ddd;padding:.25em .5em"><b>all (summed variance)</b></td><td {cell}"></td>{overall}<td {cell}"></td></tr>'
+    return (
+        '<section class="model-fit">'
+        '<h2>Model fit: what the world model sees</h2>'
+        f'<p>{e(summary(fit))}</p>'
+        f'<table style="border-collapse:collapse;font-size:.9em"><tr>{head}</tr>{body}</table>'
+        f'<p style="color:#666">{e(fit.run_dir)} ({e(fit.env)}): {e(fit.rows[fit.horizons[0]])} rows after '
+        f'{e(fit.burn_in)} burn-in steps; shares of each dimension\'s variance in symlog space (the decoder\'s loss), '
+        'spread and RMS error in the observation\'s own units; imagined horizons use the replayed actions and leave '
+        'out windows that cross an episode start.</p>'
+        '</section>'
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
