@@ -116,7 +116,8 @@ def measure(wm, replay, horizons, batches: int, batch_size: int, seed: int = 0, 
     device = next(wm.parameters()).device
     sums = {h: {k: 0.0 for k in ("err", "err_env", "x", "x2", "x_env", "x2_env", "n")} for h in horizons}
     starts = slice(BURN_IN, BURN_IN + STARTS_PER_WINDOW)
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    gpus = [device.index or 0] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=gpus):  # the prior's samples: seeded, caller's RNG kept
         torch.manual_seed(seed)
         replay.rng = np.random.default_rng(seed)
         for _ in range(batches):
