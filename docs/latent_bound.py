@@ -13,6 +13,7 @@ variance each explains on held-out windows, overall and for chosen dimensions. T
 from __future__ import annotations
 
 import argparse
+import math
 
 import torch
 from torch import nn
@@ -74,7 +75,7 @@ def main() -> None:
             loss.backward()
             opt.step()
         overall, per_dim = explained(model, held_out)
-        bits = f"{stoch * torch.log2(torch.tensor(float(classes))).item():.0f}" if stoch else "dense"
+        bits = f"{stoch * math.log2(classes):.0f}" if stoch else "dense"
         print(f"{spec:>8} {bits:>9} {args.updates:>7} {overall:5.2f} " + " ".join(f"{per_dim[i]:10.2f}" for i in shown))
 
 

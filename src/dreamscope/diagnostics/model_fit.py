@@ -134,12 +134,13 @@ def measure(wm, replay, horizons, batches: int, batch_size: int, seed: int = 0, 
                 if h not in sums:
                     continue
                 target = obs[:, rows].flatten(0, 1)[valid].double()
+                target_symlog = symlog(target)
                 decoded = wm.decoder(state.feat())[valid].double()
                 s = sums[h]
-                s["err"] += ((decoded - symlog(target)) ** 2).sum(0)
+                s["err"] += ((decoded - target_symlog) ** 2).sum(0)
                 s["err_env"] += ((symexp(decoded) - target) ** 2).sum(0)
-                s["x"] += symlog(target).sum(0)
-                s["x2"] += (symlog(target) ** 2).sum(0)
+                s["x"] += target_symlog.sum(0)
+                s["x2"] += (target_symlog ** 2).sum(0)
                 s["x_env"] += target.sum(0)
                 s["x2_env"] += (target ** 2).sum(0)
                 s["n"] += int(valid.sum())
