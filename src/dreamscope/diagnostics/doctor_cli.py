@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from dreamscope.cli_args import int_option
 from dreamscope.diagnostics.doctor import DISTS, diagnose
 from dreamscope.errors import DreamscopeError
 
@@ -31,19 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add the result of `dreamscope probe RUN --json > PROBE_JSON` to the HTML report")
     parser.add_argument("--model-fit", metavar="FIT_JSON",
                         help="add the result of `dreamscope model-fit RUN --json > FIT_JSON` to the HTML report")
-
-
-def _positive_int(option: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    error = DreamscopeError(f"{option} {text!r} is not a positive integer; accepted: 1, 2, 3, ...")
-    try:
-        value = int(text)
-    except ValueError:
-        raise error from None
-    if value < 1:
-        raise error
-    return value
 
 
 def parse_map(items: list[str]) -> dict[str, str]:
@@ -110,8 +98,8 @@ def _saved_fragments(args: argparse.Namespace) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     if args.dist is not None and args.dist not in DISTS:
         raise DreamscopeError(f"--dist {args.dist!r} is not one of {', '.join(DISTS)}")
-    action_dim = _positive_int("--action-dim", args.action_dim)
-    windows = _positive_int("--windows", args.windows)
+    action_dim = int_option("--action-dim", args.action_dim) if args.action_dim is not None else None
+    windows = int_option("--windows", args.windows) if args.windows is not None else None
     mapping = parse_map(args.map)
     from dreamscope.report.html import check_writable, write_report
 

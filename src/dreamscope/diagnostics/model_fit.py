@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from dreamscope.diagnostics.probe import _int, _progress, load_run
+from dreamscope.cli_args import int_option, progress_bar
+from dreamscope.diagnostics.probe import load_run
 from dreamscope.diagnostics.thresholds import Thresholds
 from dreamscope.errors import DreamscopeError
 
@@ -168,7 +169,7 @@ def model_fit(run_dir: str, horizons=DEFAULT_HORIZONS, batches: int = 8, batch_s
     cfg, agent, replay = load_run(run_dir, device=device)
     agent.eval()
     horizons = sorted(set(horizons))
-    bar = _progress(progress, "model-fit")
+    bar = progress_bar(progress, "model-fit")
     task = bar.add_task("model-fit", total=batches, what="") if bar else None
     try:
         if bar:
@@ -315,8 +316,8 @@ def parse_horizons(text: str) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    fit = model_fit(args.run_dir, parse_horizons(args.horizons), batches=_int("--batches", args.batches, 1),
-                    batch_size=_int("--batch-size", args.batch_size, 1), seed=_int("--seed", args.seed, 0),
+    fit = model_fit(args.run_dir, parse_horizons(args.horizons), batches=int_option("--batches", args.batches, 1),
+                    batch_size=int_option("--batch-size", args.batch_size, 1), seed=int_option("--seed", args.seed, 0),
                     device=args.device, progress=not args.no_progress and not args.json)
     if args.json:
         print(json.dumps(fit.to_dict(), indent=2, allow_nan=False, ensure_ascii=False))

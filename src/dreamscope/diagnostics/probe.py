@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dreamscope.cli_args import int_option, positive_float_option, progress_bar
 from dreamscope.errors import DreamscopeError
 
 CONFIG, CHECKPOINT, REPLAY = "config.yaml", "checkpoint.pt", "replay.npz"
@@ -616,7 +617,7 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
 
     results: dict[str, InterventionResult] = {}
     per_batch: dict[str, dict[str, np.ndarray]] = {}
-    bar = _progress(progress)
+    bar = progress_bar(progress, "probe")
     task = bar.add_task("probe", total=len(names) * updates, what="") if bar else None
     dev = torch.device(device)
     with torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else []):  # keep the caller's RNG
@@ -676,16 +677,6 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
     }
     return ProbeResult(conclusion, statement, [results[n] for n in names], settings, gain, drift,
                        thresholds.to_dict(), holder, holder_statement)
-
-
-def _progress(enabled: bool, label: str = "probe"):
-    if not enabled:
-        return None
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    TextColumn("{task.fields[what]}"), console=Console(stderr=True), transient=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -816,35 +807,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _int(option: str, text: str, minimum: int) -> int:
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or value < minimum:
-        raise DreamscopeError(f"{option} {text!r}: expected an integer ≥ {minimum}")
-    return value
-
-
-def _positive_float(option: str, text: str) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise DreamscopeError(f"{option} {text!r}: expected a positive number, e.g. 3e-4")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
-    updates = _int("--updates", args.updates, 1)
-    eval_batches = _int("--eval-batches", args.eval_batches, 2)
-    train_batches = _int("--train-batches", args.train_batches, 1)
-    seed = _int("--seed", args.seed, 0)
-    batch_size = _int("--batch-size", args.batch_size, 1) if args.batch_size is not None else None
-    batch_length = _int("--batch-length", args.batch_length, 1) if args.batch_length is not None else None
+    updates = int_option("--updates", args.updates, 1)
+    eval_batches = int_option("--eval-batches", args.eval_batches, 2)
+    train_batches = int_option("--train-batches", args.train_batches, 1)
+    seed = int_option("--seed", args.seed, 0)
+    batch_size = int_option("--batch-size", args.batch_size, 1) if args.batch_size is not None else None
+    batch_length = int_option("--batch-length", args.batch_length, 1) if args.batch_length is not None else None
     only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
-    lr = _positive_float("--lr", args.lr) if args.lr is not None else None
+    lr = positive_float_option("--lr", args.lr) if args.lr is not None else None
     result = probe(args.run_dir, updates=updates, eval_batches=eval_batches, train_batches=train_batches, only=only,
                    seed=seed, device=args.device, batch_size=batch_size, batch_length=batch_length,
                    progress=not args.no_progress and not args.json, compile=args.compile, lr=lr)
