@@ -264,27 +264,29 @@ def model_fit_html_section(fit) -> str:
     shares as a heat table, dimensions down, horizons across."""
     import html
 
+    from dreamscope.report.html import table_html
+
     fit = fit if isinstance(fit, ModelFit) else ModelFit.from_dict(fit)
     e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
-    cell = 'style="border:1px solid #ddd;padding:.25em .5em;text-align:right'
+
+    def number(text: str, colour: str = "") -> str:
+        background = f' style="background:{colour}"' if colour else ""
+        return f'<td class="num"{background}>{text}</td>'
+
+    def row(label: str, spread: str, shares: dict, rms: str) -> list[str]:
+        return [label, number(spread), *(number(e(_pct(shares[h])), _share_colour(shares[h])) for h in fit.horizons),
+                number(rms)]
+
     heads = ["observation", "spread"] + ["posterior" if h == 0 else f"+{h} imagined" for h in fit.horizons] + [
         f"RMS error (h={fit.horizons[0]})"]
-    head = "".join(f'<th style="border:1px solid #ddd;padding:.3em .5em;background:#f4f4f4">{e(h)}</th>' for h in heads)
-    body = ""
-    for d in fit.dims:
-        shares = "".join(f'<td {cell};background:{_share_colour(d.explained[h])}">{e(_pct(d.explained[h]))}</td>'
-                         for h in fit.horizons)
-        body += (f'<tr><td style="border:1px solid #ddd;padding:.25em .5em">{e(d.label)}</td>'
-                 f'<td {cell}">{e(_num(d.spread))}</td>{shares}<td {cell}">{e(_num(d.rms_error[fit.horizons[0]]))}</td></tr>')
-    overall = "".join(f'<td {cell};background:{_share_colour(fit.overall[h])}"><b>{e(_pct(fit.overall[h]))}</b></td>'
-                      for h in fit.horizons)
-    body += f'<tr><td style="border:1px solid #ddd;padding:.25em .5em"><b>all (summed variance)</b></td><td {cell}"></td>{overall}<td {cell}"></td></tr>'
+    rows = [row(e(d.label), e(_num(d.spread)), d.explained, e(_num(d.rms_error[fit.horizons[0]]))) for d in fit.dims]
+    rows.append(row("<b>all (summed variance)</b>", "", fit.overall, ""))
     return (
         '<section class="model-fit">'
         '<h2>Model fit: what the world model sees</h2>'
         f'<p>{e(summary(fit))}</p>'
-        f'<table style="border-collapse:collapse;font-size:.9em"><tr>{head}</tr>{body}</table>'
-        f'<p style="color:#666">{e(fit.run_dir)} ({e(fit.env)}): {e(fit.rows[fit.horizons[0]])} rows after '
+        f'{table_html(heads, rows)}'
+        f'<p class="muted">{e(fit.run_dir)} ({e(fit.env)}): {e(fit.rows[fit.horizons[0]])} rows after '
         f'{e(fit.burn_in)} burn-in steps; shares of each dimension\'s variance in symlog space (the decoder\'s loss), '
         'spread and RMS error in the observation\'s own units; imagined horizons use the replayed actions and leave '
         'out windows that cross an episode start.</p>'

@@ -753,24 +753,20 @@ def render(result, console=None) -> None:
 
 def probe_html_section(result) -> str:
     """An HTML fragment (escaped, no external resources) of the probe for the report writer to embed."""
+    from dreamscope.report.html import badge_html, table_html
+
     r = _as_dict(result)
     e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
     s = r["settings"]
-    colour = _COLOUR.get(r["conclusion"], "#777777")
-    head = "".join(f'<th style="border:1px solid #ddd;padding:.3em .5em;background:#f4f4f4">{e(h)}</th>'
-                   for h in HEADERS)
-    body = "".join("<tr>" + "".join(f'<td style="border:1px solid #ddd;padding:.3em .5em">{e(c)}</td>' for c in row)
-                   + "</tr>" for row in _rows(r))
     th = r["thresholds"]
     holder = f'<p><b>What holds the entropy up:</b> {e(r["entropy_statement"])}</p>' if r.get("entropy_statement") else ""
     return (
         '<section class="probe">'
         '<h2>Probe: interventions from the checkpoint</h2>'
-        f'<p><span style="display:inline-block;padding:.15em .6em;border-radius:.3em;color:#fff;font-weight:600;'
-        f'background:{colour}">{e(r["conclusion"])}</span> {e(r["statement"])}</p>'
+        f'<p>{badge_html(r["conclusion"], _COLOUR.get(r["conclusion"], "#777777"))} {e(r["statement"])}</p>'
         f'{holder}'
-        f'<table style="border-collapse:collapse;font-size:.9em"><tr>{head}</tr>{body}</table>'
-        f'<p style="color:#666">{e(s["updates"])} actor updates per intervention from the trained actor (world model '
+        f'{table_html(HEADERS, ([e(c) for c in row] for row in _rows(r)))}'
+        f'<p class="muted">{e(s["updates"])} actor updates per intervention from the trained actor (world model '
         f'and critic frozen, return scale {e(format(s["return_scale"], ".3g"))} held), {e(s["eval_batches"])} held-out '
         f'evaluation batches × {e(s["starts_per_batch"])} start states with common random numbers; '
         f'{e(int(th["confidence"] * 100))}% Student-t intervals over batches; an effect is ≥ '

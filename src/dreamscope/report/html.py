@@ -24,6 +24,7 @@ h2{font-size:1.15em;border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:
 .answer{font-size:1.1em;margin:.6em 0} .muted{color:#666} .missing{color:#a33;font-style:italic}
 table{border-collapse:collapse;width:100%;font-size:.9em}
 td,th{border:1px solid #ddd;padding:.3em .5em;vertical-align:top;text-align:left}
+td.num{text-align:right}
 th{background:#f4f4f4} .yes{color:#1a7f37;font-weight:600} .no{color:#a33;font-weight:600} .na{color:#888}
 figure{margin:1em 0} figcaption{font-weight:600;margin-bottom:.3em} img{max-width:100%;border:1px solid #eee}
 pre{white-space:pre-wrap;background:#f8f8f8;padding:.6em;border-radius:.3em}
@@ -40,10 +41,15 @@ def _num(v) -> str:
     return _e(v)
 
 
+def badge_html(text: str, colour: str) -> str:
+    """A coloured label (a verdict, a probe's conclusion); ``colour`` is ours, ``text`` is escaped."""
+    return f'<span class="badge" style="background:{colour}">{_e(text)}</span>'
+
+
 def _badge(code: str) -> str:
     from dreamscope.report.plots import VERDICT_COLOURS
 
-    return f'<span class="badge" style="background:{VERDICT_COLOURS.get(code, "#888")}">{_e(code)}</span>'
+    return badge_html(code, VERDICT_COLOURS.get(code, "#888"))
 
 
 def _holds(h: bool | None) -> str:
@@ -69,15 +75,20 @@ def _figure(plot_id: str, title: str, png: bytes | None, missing: Iterable[str] 
             f'<img id="{plot_id}" alt="{_e(plot_id)}: {_e(title)}" src="data:image/png;base64,{data}"></figure>')
 
 
-def _table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
-    """A table from header names and rows of cells that are already HTML (escaped by the caller)."""
+def table_html(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    """A table styled by the report's CSS, from header names (escaped here) and rows of cells.
+
+    A cell is HTML already escaped by the caller: either the cell's content, or a whole
+    ``<td ...>...</td>`` when it needs attributes of its own (a heat colour, right alignment).
+    """
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in row) + "</tr>"
+                   for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
 def _evidence_table(evidence) -> str:
-    return _table(("check", "", "signal", "steps", "numbers", "implies"), (
+    return table_html(("check", "", "signal", "steps", "numbers", "implies"), (
         (_e(ev.check), _holds(ev.holds), _e(ev.signal), f"{ev.window[0]}–{ev.window[1]}",
          ", ".join(f"{_e(k)} = {_num(v)}" for k, v in ev.numbers.items() if v is not None), _e(ev.implies))
         for ev in evidence))
@@ -98,7 +109,7 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
 
     parts.append("<h2>Verdict per step window</h2>")
     parts.append(_figure("plot-timeline", "Verdict timeline (windows coloured by verdict)", render_timeline(d)))
-    parts.append(_table(("window", "steps", "verdict", "answer", "confidence", "notes"), (
+    parts.append(table_html(("window", "steps", "verdict", "answer", "confidence", "notes"), (
         (str(w.index), f"{w.start}–{w.stop}", _badge(w.verdict), _e(w.answer), f"{w.confidence:.2f}",
          _e("; ".join(w.notes))) for w in d.windows)))
 
@@ -132,10 +143,10 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
     parts.append("<h2>Reader warnings</h2>" + _list(d.warnings, "None."))
     meta = ", ".join(f"{k} = {v}" for k, v in run.meta.items())
     parts.append(f"<p class='muted'>Run meta: {_e(meta) if meta else 'none'}</p>")
-    parts.append("<details><summary><b>Signals read</b></summary>" + _table(("signal", "read from", "points"), (
+    parts.append("<details><summary><b>Signals read</b></summary>" + table_html(("signal", "read from", "points"), (
         (_e(name), _e(run.sources.get(name, "")), str(len(series))) for name, series in sorted(run.series.items())))
         + "</details>")
-    parts.append("<details><summary><b>Thresholds used</b></summary>" + _table(("name", "value"), (
+    parts.append("<details><summary><b>Thresholds used</b></summary>" + table_html(("name", "value"), (
         (_e(k), _num(v)) for k, v in d.thresholds.to_dict().items())) + "</details></body></html>")
     return "\n".join(parts)
 
