@@ -122,6 +122,8 @@ def test_config_file_is_shared_by_every_trial_and_set_overrides_it(tmp_path):
     (["--gpus-per-trial", "1", "--set", "run.device=cuda:1"], "run.device='cuda:1': Ray shows each trial only"),
     (["--set", "run.device=cuda"], "run.device='cuda' needs --gpus-per-trial: Ray hides the GPUs"),
     (["--grid", "run.device=cpu,cuda"], "run.device='cuda' needs --gpus-per-trial"),
+    (["--grid", "run.prefill_policy=random,dreamscope.envs.airhockey:chaser"],
+     "run.prefill_policy='dreamscope.envs.airhockey:chaser': module 'dreamscope.envs.airhockey' has no attribute"),
 ])
 def test_bad_input_is_refused_before_anything_starts(tmp_path, argv, message):
     logdir = tmp_path / "sweep"

@@ -215,6 +215,16 @@ def test_a_prefill_policy_that_cannot_be_loaded_is_named(spec, message):
         load_prefill_policy(spec, 4)
 
 
+def test_a_prefill_policy_that_cannot_be_loaded_leaves_no_run_directory(tmp_path):
+    """The policy is loaded before the run directory is made, so a typo leaves nothing to clean up."""
+    from dreamscope.train import Trainer
+
+    cfg = apply_overrides(Config(), {"run.env": "Pendulum-v1", "run.prefill_policy": "no_such_module:act"})
+    with pytest.raises(DreamscopeError, match="No module named 'no_such_module'"):
+        Trainer(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_prefill_policy_with_the_wrong_action_size_is_named():
     from dreamscope.train import load_prefill_policy
 

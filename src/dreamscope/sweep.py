@@ -223,6 +223,7 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
     for trial in trials:
         check_directory(trial)
     check_envs({t.config["run.env"] for t in trials})
+    check_prefill_policies({t.config["run.prefill_policy"] for t in trials})
     axes = {key: list(dict.fromkeys(v[key] for v in variants)) for key in variant_keys}
     return {**axes, **grid}, trials
 
@@ -248,6 +249,14 @@ def check_envs(specs: set[str]) -> None:
 
     for spec in sorted(specs):
         make_env(spec).close()
+
+
+def check_prefill_policies(specs: set[str]) -> None:
+    """Import each scripted prefill policy here, so that a misspelt one fails now, not in every trial."""
+    from dreamscope.train import load_prefill_policy
+
+    for spec in sorted(specs):
+        load_prefill_policy(spec, action_dim=1)  # the action size is checked on the policy's first call
 
 
 def check_directory(trial: Trial) -> None:

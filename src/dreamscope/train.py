@@ -139,11 +139,6 @@ class Trainer:
         if not resume and (self.logdir / METRICS).exists() and not overwrite:
             raise DreamscopeError(f"{self.logdir} already holds a run; use --resume {self.logdir} to continue it, "
                                   "--overwrite to replace it, or another --logdir")
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        if overwrite and not resume:  # the user asked to replace the run: clear what it wrote
-            for name in (METRICS, CHECKPOINT, REPLAY):
-                (self.logdir / name).unlink(missing_ok=True)
-            shutil.rmtree(self.logdir / "tb", ignore_errors=True)
         if r.threads:
             torch.set_num_threads(r.threads)
         torch.manual_seed(r.seed)
@@ -153,6 +148,12 @@ class Trainer:
         obs_dim = int(np.prod(self.envs.single_observation_space.shape))
         self.action_dim = int(np.prod(self.envs.single_action_space.shape))
         self.prefill_policy = load_prefill_policy(r.prefill_policy, self.action_dim)
+        # Only now, with the env and the prefill policy known to load, touch the run directory.
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        if overwrite and not resume:  # the user asked to replace the run: clear what it wrote
+            for name in (METRICS, CHECKPOINT, REPLAY):
+                (self.logdir / name).unlink(missing_ok=True)
+            shutil.rmtree(self.logdir / "tb", ignore_errors=True)
         self.agent = Agent(cfg, obs_dim, self.action_dim).to(r.device)
         self.replay = Replay(r.replay_size, r.envs, obs_dim, self.action_dim, seed=r.seed)
         self.smooth = lambda rewards: smooth_rewards(rewards, r.reward_smoothing, r.smoothing_sigma, r.smoothing_delta, r.smoothing_alpha)
