@@ -262,12 +262,9 @@ def _share_colour(share: float) -> str:
 def model_fit_html_section(fit) -> str:
     """An HTML fragment (escaped, no external resources) for the report: the per-dimension
     shares as a heat table, dimensions down, horizons across."""
-    import html
-
-    from dreamscope.report.html import table_html
+    from dreamscope.report.html import esc as e, table_html
 
     fit = fit if isinstance(fit, ModelFit) else ModelFit.from_dict(fit)
-    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
 
     def number(text: str, colour: str = "") -> str:
         background = f' style="background:{colour}"' if colour else ""

@@ -16,7 +16,6 @@ import argparse
 import copy
 import dataclasses
 import functools
-import html
 import json
 import math
 import time
@@ -753,10 +752,9 @@ def render(result, console=None) -> None:
 
 def probe_html_section(result) -> str:
     """An HTML fragment (escaped, no external resources) of the probe for the report writer to embed."""
-    from dreamscope.report.html import badge_html, table_html
+    from dreamscope.report.html import badge_html, esc as e, table_html
 
     r = _as_dict(result)
-    e = lambda v: html.escape(str(v), quote=True)  # noqa: E731
     s = r["settings"]
     th = r["thresholds"]
     holder = f'<p><b>What holds the entropy up:</b> {e(r["entropy_statement"])}</p>' if r.get("entropy_statement") else ""

@@ -31,19 +31,20 @@ pre{white-space:pre-wrap;background:#f8f8f8;padding:.6em;border-radius:.3em}
 """
 
 
-def _e(value) -> str:
+def esc(value) -> str:
+    """``str(value)`` made safe for HTML text and attribute values."""
     return html.escape(str(value), quote=True)
 
 
 def _num(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
-    return _e(v)
+    return esc(v)
 
 
 def badge_html(text: str, colour: str) -> str:
     """A coloured label (a verdict, a probe's conclusion); ``colour`` is ours, ``text`` is escaped."""
-    return f'<span class="badge" style="background:{colour}">{_e(text)}</span>'
+    return f'<span class="badge" style="background:{colour}">{esc(text)}</span>'
 
 
 def _badge(code: str) -> str:
@@ -60,19 +61,19 @@ def _holds(h: bool | None) -> str:
 def _list(items: Iterable[str], empty: str) -> str:
     items = list(items)
     if not items:
-        return f'<p class="muted">{_e(empty)}</p>'
-    return "<ul>" + "".join(f"<li>{_e(i)}</li>" for i in items) + "</ul>"
+        return f'<p class="muted">{esc(empty)}</p>'
+    return "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
 
 
 def _figure(plot_id: str, title: str, png: bytes | None, missing: Iterable[str] = ()) -> str:
     if png is None:
         names = ", ".join(missing)
-        return (f'<figure><figcaption>{_e(title)}</figcaption>'
+        return (f'<figure><figcaption>{esc(title)}</figcaption>'
                 f'<p class="missing" id="{plot_id}">Not drawn: none of its signals is in this run '
-                f'({_e(names)}).</p></figure>')
+                f'({esc(names)}).</p></figure>')
     data = base64.b64encode(png).decode("ascii")
-    return (f'<figure><figcaption>{_e(title)}</figcaption>'
-            f'<img id="{plot_id}" alt="{_e(plot_id)}: {_e(title)}" src="data:image/png;base64,{data}"></figure>')
+    return (f'<figure><figcaption>{esc(title)}</figcaption>'
+            f'<img id="{plot_id}" alt="{esc(plot_id)}: {esc(title)}" src="data:image/png;base64,{data}"></figure>')
 
 
 def table_html(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
@@ -81,7 +82,7 @@ def table_html(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     A cell is HTML already escaped by the caller: either the cell's content, or a whole
     ``<td ...>...</td>`` when it needs attributes of its own (a heat colour, right alignment).
     """
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in row) + "</tr>"
                    for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
@@ -89,8 +90,8 @@ def table_html(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
 
 def _evidence_table(evidence) -> str:
     return table_html(("check", "", "signal", "steps", "numbers", "implies"), (
-        (_e(ev.check), _holds(ev.holds), _e(ev.signal), f"{ev.window[0]}–{ev.window[1]}",
-         ", ".join(f"{_e(k)} = {_num(v)}" for k, v in ev.numbers.items() if v is not None), _e(ev.implies))
+        (esc(ev.check), _holds(ev.holds), esc(ev.signal), f"{ev.window[0]}–{ev.window[1]}",
+         ", ".join(f"{esc(k)} = {_num(v)}" for k, v in ev.numbers.items() if v is not None), esc(ev.implies))
         for ev in evidence))
 
 
@@ -100,18 +101,18 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
     from dreamscope.report.plots import PLOTS, render_plot, render_timeline
 
     d = diagnosis
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dreamscope: {_e(d.verdict)} — "
-             f"{_e(run.path)}</title><style>{_CSS}</style></head><body>"]
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>dreamscope: {esc(d.verdict)} — "
+             f"{esc(run.path)}</title><style>{_CSS}</style></head><body>"]
     parts.append(f"<h1>dreamscope diagnosis {_badge(d.verdict)}</h1>")
-    parts.append(f"<p class='muted'>run <code>{_e(run.path)}</code> · format {_e(run.format)} · "
-                 f"answer <b>{_e(d.answer)}</b> · confidence {d.confidence:.2f}</p>")
-    parts.append(f"<p class='answer'>{_e(d.summary)}</p>")
+    parts.append(f"<p class='muted'>run <code>{esc(run.path)}</code> · format {esc(run.format)} · "
+                 f"answer <b>{esc(d.answer)}</b> · confidence {d.confidence:.2f}</p>")
+    parts.append(f"<p class='answer'>{esc(d.summary)}</p>")
 
     parts.append("<h2>Verdict per step window</h2>")
     parts.append(_figure("plot-timeline", "Verdict timeline (windows coloured by verdict)", render_timeline(d)))
     parts.append(table_html(("window", "steps", "verdict", "answer", "confidence", "notes"), (
-        (str(w.index), f"{w.start}–{w.stop}", _badge(w.verdict), _e(w.answer), f"{w.confidence:.2f}",
-         _e("; ".join(w.notes))) for w in d.windows)))
+        (str(w.index), f"{w.start}–{w.stop}", _badge(w.verdict), esc(w.answer), f"{w.confidence:.2f}",
+         esc("; ".join(w.notes))) for w in d.windows)))
 
     # Pictures first: people look before they read.
     parts.append("<h2>Signals</h2>")
@@ -121,18 +122,18 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
     parts.append("<h2>Findings</h2>")
     if d.findings:
         for f in d.findings:
-            parts.append(f"<p><b>{_e(f.code)}</b> (steps {f.window[0]}–{f.window[1]}): {_e(f.message)}</p>")
+            parts.append(f"<p><b>{esc(f.code)}</b> (steps {f.window[0]}–{f.window[1]}): {esc(f.message)}</p>")
             if f.detail.get("explanation"):
-                parts.append(f"<p class='muted'>{_e(f.detail['explanation'])}</p>")
+                parts.append(f"<p class='muted'>{esc(f.detail['explanation'])}</p>")
     else:
         parts.append("<p class='muted'>None.</p>")
 
     parts.append("<h2>Evidence</h2>" + _evidence_table(d.evidence))
     parts.append("<h2>Fixes, best first</h2><ol>" + "".join(
-        f"<li>{_e(f.action)} — <i>expected:</i> {_e(f.expected_effect)}</li>" for f in d.fixes) + "</ol>")
-    parts.append(f"<h2>Confirm by intervention</h2><p>{_e(d.intervention)}</p>")
+        f"<li>{esc(f.action)} — <i>expected:</i> {esc(f.expected_effect)}</li>" for f in d.fixes) + "</ol>")
+    parts.append(f"<h2>Confirm by intervention</h2><p>{esc(d.intervention)}</p>")
     for title, text in extra_sections or ():
-        parts.append(f"<h2>{_e(title)}</h2><pre>{_e(text)}</pre>")
+        parts.append(f"<h2>{esc(title)}</h2><pre>{esc(text)}</pre>")
     parts.extend(html_fragments)  # trusted: built by dreamscope (e.g. the probe section), already escaped
 
     undecided = [f"{u['check']}: {u['why']}" for u in d.undecided] + d.notes
@@ -142,12 +143,12 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
     parts.append("<h2>Assumptions</h2>" + _list(d.assumptions, "None."))
     parts.append("<h2>Reader warnings</h2>" + _list(d.warnings, "None."))
     meta = ", ".join(f"{k} = {v}" for k, v in run.meta.items())
-    parts.append(f"<p class='muted'>Run meta: {_e(meta) if meta else 'none'}</p>")
+    parts.append(f"<p class='muted'>Run meta: {esc(meta) if meta else 'none'}</p>")
     parts.append("<details><summary><b>Signals read</b></summary>" + table_html(("signal", "read from", "points"), (
-        (_e(name), _e(run.sources.get(name, "")), str(len(series))) for name, series in sorted(run.series.items())))
+        (esc(name), esc(run.sources.get(name, "")), str(len(series))) for name, series in sorted(run.series.items())))
         + "</details>")
     parts.append("<details><summary><b>Thresholds used</b></summary>" + table_html(("name", "value"), (
-        (_e(k), _num(v)) for k, v in d.thresholds.to_dict().items())) + "</details></body></html>")
+        (esc(k), _num(v)) for k, v in d.thresholds.to_dict().items())) + "</details></body></html>")
     return "\n".join(parts)
 
 
