@@ -281,3 +281,26 @@ def test_setting_labels_name_only_the_keys_that_tell_settings_apart():
                                                    "entropy_space=action, entropy_control=target"]
     assert sweep._setting_labels(groups[:1]) == ["entropy_space=distribution\nentropy_control=fixed\nsteps=9"]
     assert sweep._setting_labels([{"settings": {}}]) == ["all"]
+
+
+def test_score_trend_reads_the_episodes_after_the_prefill():
+    """Early score and the one-sided Mann–Kendall p of a rise, against hand-computed values."""
+    # Five episodes after a prefill ending at step 100, rising strictly: S = 10, var = 5·4·15/18,
+    # z = (10 − 1)/√var, one-sided p = ½ erfc(z/√2) = 0.0137. The prefill's episodes are ignored.
+    steps = [50, 90, 150, 200, 250, 300, 350]
+    scores = [10.0, 10.0, -1.0, 0.0, 1.0, 2.0, 3.0]
+    z = 9 / math.sqrt(5 * 4 * 15 / 18)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweep, "MIN_TREND_EPISODES", 5)
+        early, rise_p = sweep.score_trend(steps, scores, prefill=100)
+        assert early == -1.0  # the first fifth of five episodes is one episode
+        assert rise_p == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))
+        assert rise_p == pytest.approx(0.0137, abs=1e-4)
+        _, fall_p = sweep.score_trend(steps, scores[:2] + scores[:1:-1], prefill=100)
+        assert fall_p == pytest.approx(1 - rise_p)
+        _, flat_p = sweep.score_trend(steps, [0.0] * 7, prefill=100)
+        assert flat_p == 0.5
+    # A goal halfway through draws is no trend; too few episodes give no answer.
+    early, rise_p = sweep.score_trend(range(1, 41), [0.0] * 20 + [10.0] + [0.0] * 19, prefill=0)
+    assert early == 0.0 and rise_p == pytest.approx(0.5, abs=0.05)
+    assert sweep.score_trend([1, 2, 3], [0.0, 1.0, 2.0], prefill=0) == (None, None)

@@ -27,14 +27,18 @@ from pathlib import Path
 from dreamscope.config import PRESETS, Config, apply_overrides, compose, flatten, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
 
-#: The share of a run's last `episode/score` points that its final score averages.
+#: The share of a run's last `episode/score` points that its final score averages, and of the
+#: first episodes after the prefill that its early score averages.
 FINAL_FRACTION = 0.2
+#: The fewest episode/score points after the prefill from which a score trend is read.
+MIN_TREND_EPISODES = 10
 #: Keys the sweep decides itself: the seed comes from --seeds, and a trial has one CPU.
 _OWN_KEYS = {"run.seed": "use --seeds", "run.threads": "each trial uses one CPU and one torch thread"}
 #: What a trial's summary measures at the end of its run (final score, win rate and reward-head
-#: hit rate, last signals). The hit rate says whether sparse rewards reach the world model at all.
+#: hit rate, last signals). The early score and the p-value of a rise say whether the agent
+#: learned at all; the hit rate whether sparse rewards reach the world model.
 #: Each measure with its column header in the terminal table.
-_MEASURED_HEADERS = {"score": "score", "win_rate": "win", "head_hit_rate": "reward hits", "entropy": "entropy",
+_MEASURED_HEADERS = {"score": "score", "score_early": "early score", "score_rise_p": "rise p", "win_rate": "win", "head_hit_rate": "reward hits", "entropy": "entropy",
                      "entropy_action": "H(action)", "std": "σ", "saturation_frac": "saturated"}
 _MEASURED = tuple(_MEASURED_HEADERS)
 #: Config keys a rerun may change without making a finished trial a different run.
@@ -303,8 +307,28 @@ def _checkpoint_step(path: Path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["counters"]["step"])
 
 
+def score_trend(steps, scores, prefill: int) -> tuple[float | None, float | None]:
+    """Whether the agent learned: the mean of the first fifth of the score points logged after
+    the prefill (the prefill's random or scripted play is not the agent's), and the one-sided
+    Mann–Kendall p-value that the score rises over all of them. Rank-based, so a
+    ±10 goal weighs no more than any other win. (None, None) with fewer than MIN_TREND_EPISODES points."""
+    import numpy as np
+
+    from dreamscope.diagnostics.doctor import trend_test
+
+    steps, scores = np.asarray(steps, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    keep = (steps > prefill) & np.isfinite(scores)
+    steps, scores = steps[keep], scores[keep]
+    if len(scores) < MIN_TREND_EPISODES:
+        return None, None
+    early = float(scores[:math.ceil(FINAL_FRACTION * len(scores))].mean())
+    trend = trend_test(steps, scores)
+    return early, trend.p / 2 if trend.z > 0 else 1 - trend.p / 2
+
+
 def summarise(path: Path) -> dict:
-    """Final score, win rate and entropy signals of a run, and the doctor's verdict on it."""
+    """Final and early score, whether it rose, win rate and entropy signals of a run, and the
+    doctor's verdict on it."""
     import numpy as np
 
     from dreamscope.diagnostics.doctor import diagnose
@@ -312,6 +336,9 @@ def summarise(path: Path) -> dict:
 
     run = read_run(path)
     diagnosis = diagnose(run)
+    scores = run.get("episode/score")
+    early, rise_p = (score_trend(scores.steps, scores.values, load_run_config(path / "config.yaml").run.prefill)
+                     if scores is not None else (None, None))
 
     def finite(name: str):
         series = run.get(name)
@@ -325,7 +352,8 @@ def summarise(path: Path) -> dict:
         values = finite(name)
         return float(values[-1]) if len(values) else None
 
-    return {"score": final_mean("episode/score"), "win_rate": final_mean("episode/win"),
+    return {"score": final_mean("episode/score"), "score_early": early, "score_rise_p": rise_p,
+            "win_rate": final_mean("episode/win"),
             "head_hit_rate": final_mean("reward/head_hit_rate"),
             "entropy": last("policy/entropy"), "entropy_action": last("policy/entropy_action"),
             "std": last("policy/std_mean"), "saturation_frac": last("policy/saturation_frac"),
@@ -452,6 +480,8 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
                        "score_std": float(scores.std(ddof=1)) if len(scores) > 1 else None, "verdicts": verdicts})
     return {"logdir": str(Path(args.logdir).resolve()), "grid": grid, "seeds": args.seeds,
             "final_score": f"mean of the last {FINAL_FRACTION:.0%} of episode/score points",
+            "early_score": f"mean of the first {FINAL_FRACTION:.0%} of episode/score points after the prefill",
+            "rise_p": "one-sided Mann–Kendall p that episode/score rises after the prefill (small: the agent learned)",
             "trials": rows, "settings": groups}
 
 
@@ -614,7 +644,8 @@ def render(result: dict, console=None) -> None:
     if not console.is_terminal:  # a log or a pipe: keep every column whole rather than fit 80 characters
         console.width = max(console.width, 200)
     table = Table(title=f"sweep {result['logdir']}",
-                  caption=f"final score: {result['final_score']}; ± is the sample std over seeds")
+                  caption=f"final score: {result['final_score']}; early score: {result['early_score']}; rise p: "
+                          f"{result['rise_p']}; ± is the sample std over seeds")
     for key in result["grid"]:
         table.add_column(key)
     for column in ("seed", "status", *_MEASURED_HEADERS.values(), "verdict", "answer"):
