@@ -291,7 +291,7 @@ def test_score_trend_reads_the_episodes_after_the_prefill():
     scores = [10.0, 10.0, -1.0, 0.0, 1.0, 2.0, 3.0]
     z = 9 / math.sqrt(5 * 4 * 15 / 18)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sweep, "MIN_TREND_EPISODES", 5)
+        patch.setattr(sweep, "MIN_TREND_POINTS", 5)
         early, rise_p = sweep.score_trend(steps, scores, prefill=100)
         assert early == -1.0  # the first fifth of five episodes is one episode
         assert rise_p == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)))

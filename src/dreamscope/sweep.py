@@ -27,19 +27,20 @@ from pathlib import Path
 from dreamscope.config import PRESETS, Config, apply_overrides, compose, flatten, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
 
-#: The share of a run's last `episode/score` points that its final score averages, and of the
-#: first episodes after the prefill that its early score averages.
+#: The share of a run's last `episode/score` points that its final score averages, and of its
+#: first points after the prefill that its early score averages.
 FINAL_FRACTION = 0.2
 #: The fewest episode/score points after the prefill from which a score trend is read.
-MIN_TREND_EPISODES = 10
+MIN_TREND_POINTS = 10
 #: Keys the sweep decides itself: the seed comes from --seeds, and a trial has one CPU.
 _OWN_KEYS = {"run.seed": "use --seeds", "run.threads": "each trial uses one CPU and one torch thread"}
 #: What a trial's summary measures at the end of its run (final score, win rate and reward-head
 #: hit rate, last signals). The early score and the p-value of a rise say whether the agent
 #: learned at all; the hit rate whether sparse rewards reach the world model.
 #: Each measure with its column header in the terminal table.
-_MEASURED_HEADERS = {"score": "score", "score_early": "early score", "score_rise_p": "rise p", "win_rate": "win", "head_hit_rate": "reward hits", "entropy": "entropy",
-                     "entropy_action": "H(action)", "std": "σ", "saturation_frac": "saturated"}
+_MEASURED_HEADERS = {"score": "score", "score_early": "early score", "score_rise_p": "rise p", "win_rate": "win",
+                     "head_hit_rate": "reward hits", "entropy": "entropy", "entropy_action": "H(action)", "std": "σ",
+                     "saturation_frac": "saturated"}
 _MEASURED = tuple(_MEASURED_HEADERS)
 #: Config keys a rerun may change without making a finished trial a different run.
 _RESUMABLE_KEYS = {"run.steps", "run.device"}
@@ -310,8 +311,8 @@ def _checkpoint_step(path: Path) -> int:
 def score_trend(steps, scores, prefill: int) -> tuple[float | None, float | None]:
     """Whether the agent learned: the mean of the first fifth of the score points logged after
     the prefill (the prefill's random or scripted play is not the agent's), and the one-sided
-    Mann–Kendall p-value that the score rises over all of them. Rank-based, so a
-    ±10 goal weighs no more than any other win. (None, None) with fewer than MIN_TREND_EPISODES points."""
+    Mann–Kendall p-value that the score rises over all of them. Rank-based, so a ±10 goal
+    weighs no more than any other win. (None, None) with fewer than MIN_TREND_POINTS points."""
     import numpy as np
 
     from dreamscope.diagnostics.doctor import trend_test
@@ -319,7 +320,7 @@ def score_trend(steps, scores, prefill: int) -> tuple[float | None, float | None
     steps, scores = np.asarray(steps, dtype=np.float64), np.asarray(scores, dtype=np.float64)
     keep = (steps > prefill) & np.isfinite(scores)
     steps, scores = steps[keep], scores[keep]
-    if len(scores) < MIN_TREND_EPISODES:
+    if len(scores) < MIN_TREND_POINTS:
         return None, None
     early = float(scores[:math.ceil(FINAL_FRACTION * len(scores))].mean())
     trend = trend_test(steps, scores)
