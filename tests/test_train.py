@@ -97,6 +97,59 @@ def test_kill_and_resume_continues_counters_and_replay(tmp_path):
     assert all(step % FAST["run.log_every"] == 0 for step in steps[:-1])  # the same grid before and after the kill
 
 
+class _Killed(BaseException):
+    """Stands for SIGKILL at one exact point of a checkpoint write."""
+
+
+@pytest.mark.parametrize("kill_at", ["checkpoint", "replay rename"])
+def test_a_kill_while_checkpointing_resumes_with_the_replay_of_that_checkpoint(tmp_path, monkeypatch, kill_at):
+    """The checkpoint and the replay are two files: a kill between their writes must not resume the
+    counters of one with the rows of the other (rows collected twice, or lost)."""
+    import os
+
+    import torch
+
+    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
+    real_save, real_replace = torch.save, os.replace
+
+    def save(obj, path, *args, **kwargs):
+        if kill_at == "checkpoint" and str(path).endswith("checkpoint.pt.tmp"):
+            raise _Killed
+        return real_save(obj, path, *args, **kwargs)
+
+    def replace(src, dst):
+        if kill_at == "replay rename" and str(dst).endswith("replay.npz"):
+            raise _Killed
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(os, "replace", replace)
+    cfg = load_run_config(tmp_path / "config.yaml")
+    cfg.run.steps = 300
+    with pytest.raises(_Killed):
+        Trainer(cfg, tmp_path, resume=True).train(progress=False)
+    monkeypatch.undo()
+
+    saved = int(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["counters"]["step"])
+    assert saved == (220 if kill_at == "checkpoint" else 300)
+    resumed = Trainer(cfg, tmp_path, resume=True)
+    assert resumed.step == saved and resumed.replay.total == saved
+    assert not (tmp_path / "replay.staged.npz").exists()
+    resumed.train(progress=False)
+    with np.load(tmp_path / "replay.npz") as replay:
+        assert int(replay["total"]) == 300
+
+
+def test_a_replay_that_belongs_to_no_checkpoint_is_refused(tmp_path):
+    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
+    with np.load(tmp_path / "replay.npz") as saved:
+        arrays = dict(saved)
+    arrays["total"] = np.int64(180)
+    np.savez(tmp_path / "replay.npz", **arrays)
+    with pytest.raises(DreamscopeError, match=r"saved with 220 replay rows, but replay.npz holds 180; delete replay.npz"):
+        Trainer(load_run_config(tmp_path / "config.yaml"), tmp_path, resume=True)
+
+
 def test_config_errors_name_the_key(tmp_path, capsys):
     with pytest.raises(DreamscopeError, match="unknown config key 'actor.entropy_scal'.*actor.entropy_scale"):
         apply_overrides(Config(), {"actor.entropy_scal": "1"})

@@ -83,6 +83,15 @@ class Replay:
                  per_stream=np.int64(self.per_stream), **arrays)
         os.replace(tmp, path)
 
+    @staticmethod
+    def saved_total(path: str | Path) -> int:
+        """Rows ever added to the replay saved at `path`, read without loading its arrays."""
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                return int(saved["total"])
+        except (OSError, ValueError, KeyError) as err:
+            raise DreamscopeError(f"{path}: cannot read the saved replay ({err}); delete it to start the replay afresh") from None
+
     def load(self, path: str | Path) -> None:
         path = Path(path)
         try:

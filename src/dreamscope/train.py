@@ -24,6 +24,7 @@ from dreamscope.errors import DreamscopeError
 
 CHECKPOINT = "checkpoint.pt"
 REPLAY = "replay.npz"
+REPLAY_STAGED = "replay.staged.npz"  # the replay of a checkpoint being written; renamed to REPLAY once it is
 METRICS = "metrics.jsonl"
 
 
@@ -151,7 +152,7 @@ class Trainer:
         # Only now, with the env and the prefill policy known to load, touch the run directory.
         self.logdir.mkdir(parents=True, exist_ok=True)
         if overwrite and not resume:  # the user asked to replace the run: clear what it wrote
-            for name in (METRICS, CHECKPOINT, REPLAY):
+            for name in (METRICS, CHECKPOINT, REPLAY, REPLAY_STAGED):
                 (self.logdir / name).unlink(missing_ok=True)
             shutil.rmtree(self.logdir / "tb", ignore_errors=True)
         self.agent = Agent(cfg, obs_dim, self.action_dim).to(r.device)
@@ -188,19 +189,23 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         import torch
 
-        self.replay.save(self.logdir / REPLAY)
+        # Two files cannot be replaced at once, so the replay is staged, the checkpoint (which records the
+        # replay's row count) replaces the old one, and only then the staged replay is renamed. A kill at any
+        # point leaves a checkpoint and, under one of the two names, the replay that belongs to it.
+        self.replay.save(self.logdir / REPLAY_STAGED)
         # Rows of episodes still open (DreamSmooth holds them until the episode ends): kept so that a
         # resume replays them, smoothed as the truncated episodes they become.
         pending = [{key: torch.as_tensor(np.stack([row[key] for row in rows])) for key in self.replay.data}
                    if rows else {} for rows in self.pending]
         state = {"agent": self.agent.state_dict(), "optimizer": self.agent.opt.state_dict(), "pending": pending,
                  "counters": {"step": self.step, "updates": self.agent.updates, "episodes": self.episodes,
-                              "update_credit": self.update_credit},
+                              "update_credit": self.update_credit, "replay_total": self.replay.total},
                  "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(self.np_rng.bit_generator.state),
                          "replay": json.dumps(self.replay.rng.bit_generator.state)}}
         tmp = self.logdir / (CHECKPOINT + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.logdir / CHECKPOINT)
+        os.replace(self.logdir / REPLAY_STAGED, self.logdir / REPLAY)
 
     def _load_checkpoint(self) -> None:
         import torch
@@ -224,8 +229,7 @@ class Trainer:
         self.agent.updates, self.update_credit = int(counters["updates"]), float(counters["update_credit"])
         torch.set_rng_state(state["rng"]["torch"])
         self.np_rng.bit_generator.state = json.loads(state["rng"]["numpy"])
-        if (self.logdir / REPLAY).exists():
-            self.replay.load(self.logdir / REPLAY)
+        self._load_replay_of_checkpoint(counters.get("replay_total"))
         self.replay.rng.bit_generator.state = json.loads(state["rng"]["replay"])
         for stream, episode in enumerate(state.get("pending", [])):  # the resumed envs start new episodes
             if not episode:
@@ -233,6 +237,26 @@ class Trainer:
             rows = {key: value.numpy() for key, value in episode.items()}
             rows["reward"] = self.smooth(rows["reward"])
             self.replay.extend(stream, rows)
+
+    def _load_replay_of_checkpoint(self, rows: int | None) -> None:
+        """Load the replay saved with the checkpoint: REPLAY, or REPLAY_STAGED when a kill came between
+        replacing the checkpoint and renaming the replay. `rows` is None for checkpoints older than the
+        staging; their REPLAY is taken as it is."""
+        candidates = [self.logdir / name for name in (REPLAY_STAGED, REPLAY) if (self.logdir / name).exists()]
+        for path in candidates:
+            if rows is None and path.name == REPLAY_STAGED:
+                continue
+            if rows is None or self.replay.saved_total(path) == rows:
+                self.replay.load(path)
+                if path.name == REPLAY_STAGED:
+                    os.replace(path, self.logdir / REPLAY)
+                break
+        else:
+            if candidates and rows is not None:
+                found = ", ".join(f"{p.name} holds {self.replay.saved_total(p)}" for p in candidates)
+                raise DreamscopeError(f"{self.logdir / CHECKPOINT}: the checkpoint was saved with {rows} replay rows, "
+                                      f"but {found}; delete {REPLAY} to resume with an empty replay")
+        (self.logdir / REPLAY_STAGED).unlink(missing_ok=True)  # a replay staged for a checkpoint never written
 
     def _truncate_metrics_after(self, step: int) -> None:
         """On resume, drop metric lines written after the checkpoint so steps stay monotone."""
