@@ -352,6 +352,12 @@ BOUNDARIES = [
      with_(no_signal_signals(), return__scale=2.0, value__explained_var=0.5, reward__head_hit_rate=TH.head_hit_min - 0.01),
      with_(no_signal_signals(), return__scale=2.0, value__explained_var=0.5, reward__head_hit_rate=TH.head_hit_min + 0.01),
      "NO_SIGNAL", "UNDECIDED"),
+    ("sparse_reward_max_frac",  # a missing head is a cause only where reward events are rare
+     with_(no_signal_signals(), return__scale=2.0, value__explained_var=0.5, reward__head_hit_rate=0.3,
+           reward__replay_nonzero_frac=TH.sparse_reward_max_frac - 0.01),
+     with_(no_signal_signals(), return__scale=2.0, value__explained_var=0.5, reward__head_hit_rate=0.3,
+           reward__replay_nonzero_frac=TH.sparse_reward_max_frac + 0.01),
+     "NO_SIGNAL", "UNDECIDED"),
     ("critic_trivial_ev",
      with_(no_signal_signals(), return__scale=2.0, reward__head_hit_rate=0.9, value__explained_var=TH.critic_trivial_ev + 0.01),
      with_(no_signal_signals(), return__scale=2.0, reward__head_hit_rate=0.9, value__explained_var=TH.critic_trivial_ev - 0.01),

@@ -938,6 +938,13 @@ class _Checks:
             self.results["head_misses"] = self._missing("head_misses", "reward/head_hit_rate",
                                                         self._why_missing("reward/head_hit_rate"))
             return
+        if replay is not None and replay > self.th.sparse_reward_max_frac:
+            self.results["head_misses"] = Evidence(
+                "head_misses", "reward/replay_nonzero_frac", None, {"replay_nonzero_frac": replay, "head_hit_rate": hit},
+                (self.start, self.stop),
+                f"rewards are dense ({replay:.0%} of replay steps, > {self.th.sparse_reward_max_frac:.0%}): "
+                "the check of sparse reward events does not apply")
+            return
         holds = hit < self.th.head_hit_min
         nums = {"head_hit_rate": hit}
         if replay is not None:

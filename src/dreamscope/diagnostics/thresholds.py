@@ -77,6 +77,10 @@ class Thresholds:
     #: Reward-head hit rate on replay steps with a non-zero reward below this: the head
     #: misses most of the sparse events the replay holds, so imagined returns lack them.
     head_hit_min: float = 0.5
+    #: ... decided only when at most this fraction of replay steps carries a reward: on a dense
+    #: task (Pendulum, DMC, shaped air hockey: nearly every step) the hit rate scores the head's
+    #: fit of every step's reward, which says nothing about rare events.
+    sparse_reward_max_frac: float = 0.2
     #: Critic explained variance of the λ-returns at or above this: advantages keep at most
     #: a tenth of the return variance (Var(R − v) = (1 − EV)·Var(R)).
     critic_trivial_ev: float = 0.9
