@@ -20,6 +20,20 @@ def test_every_bundled_config_loads_by_name_and_path_and_the_demos_is_the_seeds_
     assert (demo.run.env, demo.run.steps) == ("airhockey", 5000)
 
 
+def test_config_files_layer_in_order_and_the_remedy_changes_only_what_it_says(tmp_path):
+    seed = compose("tiny", "airhockey_seed_small", {})
+    remedy = compose("tiny", ["airhockey_seed_small", "airhockey_remedy_small"], {})
+    assert (remedy.actor.entropy_space, seed.actor.entropy_space) == ("action", "distribution")
+    assert (remedy.world_model.stoch, remedy.world_model.classes, remedy.world_model.deter) == (32, 16, 256)
+    assert remedy.run.prefill_policy.endswith(":chase_policy") and remedy.run.train_ratio == 64
+    # the seed's policy stays: the squashed Gaussian, its log-σ bounds and η
+    assert (remedy.actor.dist, remedy.actor.logstd_max, remedy.actor.entropy_scale) == ("tanh_normal", 2.0, 3e-3)
+    no_bonus = tmp_path / "no_bonus.yaml"
+    no_bonus.write_text("actor:\n  entropy_scale: 0.0\n")
+    assert compose("tiny", ["airhockey_seed_small", no_bonus], {}).actor.entropy_scale == 0.0
+    assert compose("tiny", [no_bonus, "airhockey_seed_small"], {}).actor.entropy_scale == 3e-3  # the later file wins
+
+
 def test_unknown_config_names_the_value_and_the_bundled_ones(tmp_path):
     with pytest.raises(DreamscopeError, match=f"--config nope.*{DEMO_CONFIG}"):
         compose("tiny", "nope", {})

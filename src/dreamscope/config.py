@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Sequence, get_type_hints
 
 import yaml
 
@@ -241,10 +241,11 @@ def resolve_config_file(name_or_path: str | Path) -> Path:
                           f"(in {BUNDLED_CONFIGS})")
 
 
-def compose(preset: str, config_file: str | Path | None, overrides: dict[str, str]) -> Config:
-    """The preset, then a YAML file's sections, then dotted overrides: how the CLI builds a run's config."""
+def compose(preset: str, config_files: str | Path | Sequence[str | Path] | None, overrides: dict[str, str]) -> Config:
+    """The preset, then each YAML file's sections in order, then dotted overrides: how the CLI
+    builds a run's config. Several files layer a change (a remedy) on a base set-up."""
     cfg = apply_preset(Config(), preset)
-    if config_file:
+    for config_file in [config_files] if isinstance(config_files, (str, Path)) else config_files or []:
         cfg = load_yaml(resolve_config_file(config_file), cfg)
     return apply_overrides(cfg, overrides)
 

@@ -58,8 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sweep directory: one run directory per trial, the results, Tune's state")
     parser.add_argument("--env", help="as in `dreamscope train` (default: airhockey)")
     parser.add_argument("--preset", default="size1m", choices=list(PRESETS), help="model size (default: size1m)")
-    parser.add_argument("--config", help="YAML file of config sections, or a bundled config's name, "
-                        "for every trial; applied after the preset")
+    parser.add_argument("--config", action="append", help="YAML file of config sections, or a bundled config's name, "
+                        "for every trial; applied after the preset; repeatable: later files override earlier ones")
     parser.add_argument("--steps", type=int, help="agent steps per trial (default: run.steps)")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="a config key and the values to try; repeatable: the sweep is their cartesian product")

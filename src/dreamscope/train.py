@@ -45,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="size1m", choices=list(PRESETS), help="model size (default: size1m)")
     parser.add_argument("--steps", type=int, help="agent steps to train for (default: run.steps)")
     parser.add_argument("--logdir", help="run directory (default: runs/ENV-TIMESTAMP)")
-    parser.add_argument("--config", help="YAML file of config sections, or a bundled config's name "
-                        "(e.g. airhockey_seed_small), applied after the preset")
+    parser.add_argument("--config", action="append", help="YAML file of config sections, or a bundled config's name "
+                        "(e.g. airhockey_seed_small), applied after the preset; repeatable: later files override earlier ones")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key; repeatable")
     parser.add_argument("--seed", type=int, help="random seed (default: run.seed)")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
