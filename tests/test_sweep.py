@@ -283,6 +283,32 @@ def test_setting_labels_name_only_the_keys_that_tell_settings_apart():
     assert sweep._setting_labels([{"settings": {}}]) == ["all"]
 
 
+def test_pooled_rise_p_is_fishers_combination_and_the_table_shows_it_per_setting(tmp_path):
+    from scipy.stats import combine_pvalues
+
+    assert sweep.pooled_rise_p([0.3]) == pytest.approx(0.3)  # one seed: its own p
+    assert sweep.pooled_rise_p([0.05, 0.05]) == pytest.approx(math.exp(-2 * math.log(20)) * (1 + 2 * math.log(20)))
+    for ps in ([0.04, 0.03, 0.35], [0.5, 0.9, 0.2, 0.7], [1e-6, 1.0]):
+        assert sweep.pooled_rise_p(ps) == pytest.approx(combine_pvalues(ps, method="fisher").pvalue)
+    assert sweep.pooled_rise_p([]) is None
+
+    args = parse("--logdir", str(tmp_path), "--grid", "actor.entropy_space=distribution,action", "--seeds", "0", "1", "2")
+    grid, trials = sweep.plan(args)
+    rise = {"distribution": [0.16, 0.6, None], "action": [0.04, 0.03, 0.35]}
+    outcomes = {t.name: {**dict.fromkeys(sweep._MEASURED), "score": 1.0, "verdict": "UNDECIDED", "answer": "undecided",
+                         "status": "trained", "seconds": 1.0,
+                         "score_rise_p": rise[t.settings["actor.entropy_space"]][int(t.settings["seed"])]}
+                for t in trials}
+    groups = sweep.collect(args, grid, trials, outcomes)["settings"]
+    assert [(g["rose"], g["rise_tested"]) for g in groups] == [(0, 2), (2, 3)]
+    assert groups[1]["rise_p_pooled"] == pytest.approx(combine_pvalues([0.04, 0.03, 0.35], method="fisher").pvalue)
+    from rich.console import Console
+
+    console = Console(record=True, width=300)
+    sweep.render(sweep.collect(args, grid, trials, outcomes), console)
+    assert f"{groups[1]['rise_p_pooled']:.3g} (2/3 rose)" in console.export_text()
+
+
 def test_score_trend_reads_the_episodes_after_the_prefill():
     """Early score and the one-sided Mann–Kendall p of a rise, against hand-computed values."""
     # Five episodes after a prefill ending at step 100, rising strictly: S = 10, var = 5·4·15/18,

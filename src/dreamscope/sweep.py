@@ -32,6 +32,8 @@ from dreamscope.errors import DreamscopeError
 FINAL_FRACTION = 0.2
 #: The fewest episode/score points after the prefill from which a score trend is read.
 MIN_TREND_POINTS = 10
+#: A seed's score "rose" when its one-sided rise p is below this.
+RISE_ALPHA = 0.05
 #: Keys the sweep decides itself: the seed comes from --seeds, and a trial has one CPU.
 _OWN_KEYS = {"run.seed": "use --seeds", "run.threads": "each trial uses one CPU and one torch thread"}
 #: What a trial's summary measures at the end of its run (final score, win rate and reward-head
@@ -327,6 +329,16 @@ def score_trend(steps, scores, prefill: int) -> tuple[float | None, float | None
     return early, trend.p / 2 if trend.z > 0 else 1 - trend.p / 2
 
 
+def pooled_rise_p(rise_ps: list[float]) -> float | None:
+    """Fisher's combination of the seeds' one-sided p-values: whether a setting makes the score rise
+    across its seeds, where each seed alone is a noisy test. −2 Σ ln p is χ² with 2k degrees of
+    freedom when no seed rises; its tail has a closed form for even degrees of freedom."""
+    if not rise_ps:
+        return None
+    half = -sum(math.log(max(p, 1e-300)) for p in rise_ps)  # x/2 for x = −2 Σ ln p
+    return min(1.0, math.exp(-half) * sum(half ** i / math.factorial(i) for i in range(len(rise_ps))))
+
+
 def summarise(path: Path) -> dict:
     """Final and early score, whether it rose, win rate and entropy signals of a run, and the
     doctor's verdict on it."""
@@ -473,21 +485,25 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
     for settings, members in itertools.groupby(rows, key=lambda r: tuple(r["settings"].items())):
         members = list(members)
         scores = np.array([r["score"] for r in members if r["score"] is not None])
+        rise_ps = [r["score_rise_p"] for r in members if r["score_rise_p"] is not None]
         verdicts: dict[str, int] = {}
         for r in members:
             verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
         groups.append({"settings": dict(settings), "seeds": [r["seed"] for r in members], "scored": len(scores),
                        "score_mean": float(scores.mean()) if len(scores) else None,
-                       "score_std": float(scores.std(ddof=1)) if len(scores) > 1 else None, "verdicts": verdicts})
+                       "score_std": float(scores.std(ddof=1)) if len(scores) > 1 else None,
+                       "rose": sum(p < RISE_ALPHA for p in rise_ps), "rise_tested": len(rise_ps),
+                       "rise_p_pooled": pooled_rise_p(rise_ps), "verdicts": verdicts})
     return {"logdir": str(Path(args.logdir).resolve()), "grid": grid, "seeds": args.seeds,
             "final_score": f"mean of the last {FINAL_FRACTION:.0%} of episode/score points",
             "early_score": f"mean of the first {FINAL_FRACTION:.0%} of episode/score points after the prefill",
             "rise_p": "one-sided Mann–Kendall p that episode/score rises after the prefill (small: the agent learned)",
+            "rise_p_pooled": f"Fisher's combination of the setting's seeds' rise p (rose: seeds with rise p < {RISE_ALPHA})",
             "trials": rows, "settings": groups}
 
 
-_CSV_COLUMNS = ("seed", "status", *_MEASURED, "verdict", "answer", "score_mean", "score_std", "seconds", "directory",
-                "error")
+_CSV_COLUMNS = ("seed", "status", *_MEASURED, "verdict", "answer", "score_mean", "score_std", "rise_p_pooled", "seconds",
+                "directory", "error")
 
 
 def write_csv(result: dict, path: Path) -> None:
@@ -498,7 +514,7 @@ def write_csv(result: dict, path: Path) -> None:
         writer.writerow(["name", *result["grid"], *_CSV_COLUMNS])
         for row in result["trials"]:
             group = by_setting[tuple(row["settings"].items())]
-            values = {**row, "score_mean": group["score_mean"], "score_std": group["score_std"]}
+            values = {**row, **{key: group[key] for key in ("score_mean", "score_std", "rise_p_pooled")}}
             writer.writerow([row["name"], *row["settings"].values(),
                              *("" if values[c] is None else values[c] for c in _CSV_COLUMNS)])
 
@@ -646,7 +662,8 @@ def render(result: dict, console=None) -> None:
         console.width = max(console.width, 200)
     table = Table(title=f"sweep {result['logdir']}",
                   caption=f"final score: {result['final_score']}; early score: {result['early_score']}; rise p: "
-                          f"{result['rise_p']}; ± is the sample std over seeds")
+                          f"{result['rise_p']}; mean row: ± is the sample std over seeds, rise p is "
+                          f"{result['rise_p_pooled']}")
     for key in result["grid"]:
         table.add_column(key)
     for column in ("seed", "status", *_MEASURED_HEADERS.values(), "verdict", "answer"):
@@ -661,8 +678,10 @@ def render(result: dict, console=None) -> None:
                           *(_fmt(row[k]) for k in _MEASURED),
                           Text(row["verdict"]), answer)
         spread = "" if group["score_std"] is None else f" ± {_fmt(group['score_std'])}"
-        table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"),
-                      *[""] * (len(_MEASURED) + 1),
+        pooled = (f"{_fmt(group['rise_p_pooled'])} ({group['rose']}/{group['rise_tested']} rose)"
+                  if group["rise_tested"] else "")
+        table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"), "",
+                      Text(pooled, style="bold"), *[""] * (len(_MEASURED) - 1),
                       end_section=True)
     console.print(table)
     console.print(f"written: {Path(result['logdir']) / 'sweep.csv'}, sweep.json, sweep.png")
