@@ -149,7 +149,8 @@ def test_a_gpu_share_trains_every_trial_on_cuda_and_is_reserved_through_ray(tmp_
     # A CPU sweep's finished trial resumes on the GPU rather than counting as another run.
     cpu_trial = sweep.plan(parse("--logdir", str(tmp_path), "--seeds", "0"))[1][0]
     (tmp_path / "seed=0").mkdir()
-    recorded = {**cpu_trial.config, "run.env": resolve_env_id(cpu_trial.config["run.env"])}  # as train records it
+    # as `dreamscope train` records it, with its default of torch's own thread count
+    recorded = {**cpu_trial.config, "run.env": resolve_env_id(cpu_trial.config["run.env"]), "run.threads": 0}
     dump_yaml(apply_overrides(Config(), recorded), tmp_path / "seed=0" / "config.yaml")
     assert [t.name for t in sweep.plan(args)[1]] == ["seed=0", "seed=1"]
 
@@ -307,6 +308,25 @@ def test_pooled_rise_p_is_fishers_combination_and_the_table_shows_it_per_setting
     console = Console(record=True, width=300)
     sweep.render(sweep.collect(args, grid, trials, outcomes), console)
     assert f"{groups[1]['rise_p_pooled']:.3g} (2/3 rose)" in console.export_text()
+
+
+def test_score_curve_never_averages_the_prefill_with_the_agent():
+    """A scripted prefill scoring 6 must not smear into the agent's first points as a slow decline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dreamscope.logs.schema import Series
+
+    result = {"settings": [{"settings": {}}], "trials": [{"settings": {}, "directory": "run"}]}
+    score = Series([1, 2, 3, 4, 5, 6], [6.0, 6.0, 6.0, 0.0, 1.0, 2.0])
+    runs = {"run": type("Run", (), {"get": lambda self, name: score})()}
+    _, ax = plt.subplots()
+    sweep._plot_curves(ax, result, runs, "episode/score", "score", smooth=2, split_at=3)
+    assert [list(line.get_ydata()) for line in ax.lines] == [[6.0, 6.0], [0.5, 1.5]]
+    assert [list(line.get_xdata()) for line in ax.lines] == [[2, 3], [5, 6]]
+    plt.close("all")
 
 
 def test_score_trend_reads_the_episodes_after_the_prefill():

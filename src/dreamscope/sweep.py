@@ -44,8 +44,9 @@ _MEASURED_HEADERS = {"score": "score", "score_early": "early score", "score_rise
                      "head_hit_rate": "reward hits", "entropy": "entropy", "entropy_action": "H(action)", "std": "σ",
                      "saturation_frac": "saturated"}
 _MEASURED = tuple(_MEASURED_HEADERS)
-#: Config keys a rerun may change without making a finished trial a different run.
-_RESUMABLE_KEYS = {"run.steps", "run.device"}
+#: Config keys a rerun may change without making a finished trial a different run: how long, and
+#: where and on how many threads it computes (a trial run first with `dreamscope train` joins the sweep).
+_RESUMABLE_KEYS = {"run.steps", "run.device", "run.threads"}
 _VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
                     "TRANSIENT_DIPS": "tab:brown", "EXPLORING": "tab:blue", "HEALTHY": "tab:green",
                     "IMPOSSIBLE_ENTROPY": "tab:gray", "UNDECIDED": "tab:gray", "ERROR": "black"}
@@ -538,7 +539,9 @@ def write_plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     groups = result["settings"]
-    labels = _setting_labels(groups)
+    rises = [f"rise p {_fmt(g['rise_p_pooled'])} ({g['rose']}/{g['rise_tested']} rose)" if g["rise_tested"] else ""
+             for g in groups]
+    labels = [f"{label}\n{rise}".strip() for label, rise in zip(_setting_labels(groups), rises)]
     # Each setting gets room for its longest label line (~0.075 in per character at 8 pt), so neighbours never overlap.
     per_setting = max(1.3, 0.075 * max(len(line) for label in labels for line in label.split("\n")))
     first, curves = max(3.0, per_setting * len(groups) + 0.8), 5.5
@@ -565,9 +568,14 @@ def write_plot(result: dict, path: Path) -> None:
         ax.legend(title="verdict", fontsize=7, title_fontsize=7, loc="best")
     ax.grid(axis="y", alpha=0.3)
     runs = _read_trial_runs(result)
+    # The prefill's play is random or scripted, not the agent's: shaded, and never averaged with the agent's scores.
+    prefill = max((_prefill_steps(row["directory"]) for row in result["trials"] if row["directory"] in runs), default=0)
     _plot_curves(ax_score, result, runs, "episode/score", f"episode score over training (mean of {SCORE_SMOOTHING})",
-                 smooth=SCORE_SMOOTHING)
+                 smooth=SCORE_SMOOTHING, split_at=prefill)
     _plot_curves(ax_std, result, runs, "policy/std_mean", "policy σ (policy/std_mean) over training", log=True)
+    if prefill:
+        for panel in (ax_score, ax_std):
+            panel.axvspan(0, prefill, color="0.85", zorder=0, label="prefill" if panel is ax_score else None)
     # One legend for both curve panels, below them: inside a panel, settings of three keys each cover the curves.
     handles, labels = ax_score.get_legend_handles_labels()
     if not handles:  # no trial logged a score yet; σ may be there
@@ -579,6 +587,13 @@ def write_plot(result: dict, path: Path) -> None:
         fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _prefill_steps(run_dir: str) -> int:
+    try:
+        return load_run_config(Path(run_dir) / "config.yaml").run.prefill
+    except DreamscopeError:
+        return 0
 
 
 #: Consecutive logged `episode/score` points the score-over-training panel averages.
@@ -605,8 +620,10 @@ def _setting_colours(count: int) -> list[str]:
     return [_SETTING_COLOURS[i % len(_SETTING_COLOURS)] for i in range(count)]
 
 
-def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: bool = False, smooth: int = 1) -> None:
-    """``metric`` over env steps for every trial, one colour per setting, as a running mean of ``smooth`` points."""
+def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: bool = False, smooth: int = 1,
+                 split_at: int = 0) -> None:
+    """``metric`` over env steps for every trial, one colour per setting, as a running mean of ``smooth``
+    points that restarts after step ``split_at``."""
     import numpy as np
 
     groups = result["settings"]
@@ -618,15 +635,15 @@ def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: boo
             if series is None:
                 continue
             keep = np.isfinite(series.values)
-            steps, values = series.steps[keep], series.values[keep]
-            if smooth > 1 and len(values) >= smooth:
-                values = np.convolve(values, np.full(smooth, 1 / smooth), mode="valid")
-                steps = steps[smooth - 1:]
-            if not len(values):
-                continue
-            ax.plot(steps, values, color=colour, linewidth=1.2, alpha=0.85,
-                    label=None if labelled else label)
-            labelled = drawn = True
+            for part in (series.steps <= split_at, series.steps > split_at):
+                steps, values = series.steps[keep & part], series.values[keep & part]
+                if smooth > 1 and len(values) >= smooth:
+                    values = np.convolve(values, np.full(smooth, 1 / smooth), mode="valid")
+                    steps = steps[smooth - 1:]
+                if not len(values):
+                    continue
+                ax.plot(steps, values, color=colour, linewidth=1.2, alpha=0.85, label=None if labelled else label)
+                labelled = drawn = True
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("env steps", fontsize=8)
     if drawn:
