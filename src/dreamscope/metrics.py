@@ -29,7 +29,8 @@ CANONICAL_METRICS: dict[str, str] = {
     "adv_norm/mean": "normalised advantage mean", "adv_norm/std": "normalised advantage std",
     "adv_norm/abs_mean": "normalised |advantage| mean",
     # world model
-    "model/obs_explained_var": "1 - reconstruction error / variance of symlog(obs), decoded from posterior latents",
+    "model/obs_explained_var": ("1 - reconstruction error / variance of symlog(obs), decoded from posterior latents "
+                                "after the first 8 rows of each replayed window (dreamscope model-fit's posterior share)"),
     # critic and rewards
     "value/mean": "mean critic value", "value/explained_var": "1 - Var(R - v)/Var(R) on imagined states",
     "reward/imag_mean": "mean imagined reward", "reward/imag_nonzero_frac": "fraction of imagined |r| > 0.5·max|r_replay|",

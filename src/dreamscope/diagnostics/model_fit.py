@@ -17,15 +17,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from dreamscope.agent.world_model import POSTERIOR_BURN_IN
 from dreamscope.cli_args import int_option, progress_bar
 from dreamscope.diagnostics.probe import load_run
 from dreamscope.diagnostics.thresholds import Thresholds
 from dreamscope.errors import DreamscopeError
 
 DEFAULT_HORIZONS = (0, 1, 5, 15)
-#: Rows the posterior filters before it is measured: a replayed window starts from a zero
-#: state, and its first rows say how fast the model locks on, not what it can see.
-BURN_IN = 8
 #: Start rows per window; every horizon is measured from the same starts.
 STARTS_PER_WINDOW = 16
 #: Below this share a dimension is listed among the ones the model misses.
@@ -109,14 +107,14 @@ def measure(wm, replay, horizons, batches: int, batch_size: int, seed: int = 0, 
     from dreamscope.dists import symexp, symlog
 
     longest = max(horizons)
-    length = BURN_IN + STARTS_PER_WINDOW + longest
+    length = POSTERIOR_BURN_IN + STARTS_PER_WINDOW + longest
     if not replay.can_sample(length):
         raise DreamscopeError(f"replay holds {len(replay)} rows, fewer than one window of {length} "
-                              f"({BURN_IN} burn-in + {STARTS_PER_WINDOW} starts + horizon {longest}); "
+                              f"({POSTERIOR_BURN_IN} burn-in + {STARTS_PER_WINDOW} starts + horizon {longest}); "
                               "train longer or ask for shorter --horizons")
     device = next(wm.parameters()).device
     sums = {h: {k: 0.0 for k in ("err", "err_env", "x", "x2", "x_env", "x2_env", "n")} for h in horizons}
-    starts = slice(BURN_IN, BURN_IN + STARTS_PER_WINDOW)
+    starts = slice(POSTERIOR_BURN_IN, POSTERIOR_BURN_IN + STARTS_PER_WINDOW)
     gpus = [device.index or 0] if device.type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=gpus):  # the prior's samples: seeded, caller's RNG kept
         torch.manual_seed(seed)
@@ -128,7 +126,7 @@ def measure(wm, replay, horizons, batches: int, batch_size: int, seed: int = 0, 
             state = Latent(post.deter[:, starts].flatten(0, 1), post.stoch[:, starts].flatten(0, 1))
             valid = torch.ones(batch_size * STARTS_PER_WINDOW, dtype=torch.bool, device=device)
             for h in range(longest + 1):
-                rows = slice(BURN_IN + h, BURN_IN + h + STARTS_PER_WINDOW)
+                rows = slice(POSTERIOR_BURN_IN + h, POSTERIOR_BURN_IN + h + STARTS_PER_WINDOW)
                 if h > 0:
                     state = wm.rssm.img_step(state, prev_action[:, rows].flatten(0, 1))
                     valid &= ~is_first[:, rows].flatten(0, 1)  # a new episode: nothing to predict it from
@@ -188,7 +186,7 @@ def model_fit(run_dir: str, horizons=DEFAULT_HORIZONS, batches: int = 8, batch_s
     spread = np.sqrt(np.maximum(first["x2_env"] / first["n"] - (first["x_env"] / first["n"]) ** 2, 0.0))
     dims = [DimensionFit(labels[i], float(spread[i]), {h: float(explained[h][i]) for h in horizons},
                          {h: float(rms[h][i]) for h in horizons}) for i in range(obs_dim)]
-    return ModelFit(str(run_dir), cfg.run.env, horizons, BURN_IN, {h: int(s["n"]) for h, s in sums.items()},
+    return ModelFit(str(run_dir), cfg.run.env, horizons, POSTERIOR_BURN_IN, {h: int(s["n"]) for h, s in sums.items()},
                     overall, dims, time.perf_counter() - t_start)
 
 
