@@ -648,13 +648,18 @@ def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: boo
     ax.set_xlabel("env steps", fontsize=8)
     if drawn:
         if log:
-            from matplotlib.ticker import NullFormatter, ScalarFormatter
+            from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
             ax.set_yscale("log")
             low, high = ax.get_ylim()
             ax.yaxis.set_major_formatter(ScalarFormatter())
-            # Minor labels help within a decade; across several they crowd into an unreadable column.
-            ax.yaxis.set_minor_formatter(ScalarFormatter() if high < 10 * low else NullFormatter())
+            # Minor labels help within a decade; across several they crowd into an unreadable column,
+            # so there the labelled ticks are 1, 2 and 5 of each decade (σ of 0.4 and 7 both get a label near them).
+            if high < 10 * low:
+                ax.yaxis.set_minor_formatter(ScalarFormatter())
+            else:
+                ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+                ax.yaxis.set_minor_formatter(NullFormatter())
             ax.tick_params(axis="y", which="both", labelsize=7)
     else:
         ax.text(0.5, 0.5, f"no {metric} logged", ha="center", va="center", transform=ax.transAxes)
