@@ -242,20 +242,17 @@ class Trainer:
         """Load the replay saved with the checkpoint: REPLAY, or REPLAY_STAGED when a kill came between
         replacing the checkpoint and renaming the replay. `rows` is None for checkpoints older than the
         staging; their REPLAY is taken as it is."""
-        candidates = [self.logdir / name for name in (REPLAY_STAGED, REPLAY) if (self.logdir / name).exists()]
-        for path in candidates:
-            if rows is None and path.name == REPLAY_STAGED:
-                continue
-            if rows is None or self.replay.saved_total(path) == rows:
-                self.replay.load(path)
-                if path.name == REPLAY_STAGED:
-                    os.replace(path, self.logdir / REPLAY)
-                break
-        else:
-            if candidates and rows is not None:
-                found = ", ".join(f"{p.name} holds {self.replay.saved_total(p)}" for p in candidates)
-                raise DreamscopeError(f"{self.logdir / CHECKPOINT}: the checkpoint was saved with {rows} replay rows, "
-                                      f"but {found}; delete {REPLAY} to resume with an empty replay")
+        names = (REPLAY,) if rows is None else (REPLAY_STAGED, REPLAY)
+        candidates = [self.logdir / name for name in names if (self.logdir / name).exists()]
+        match = next((path for path in candidates if rows is None or self.replay.saved_total(path) == rows), None)
+        if match is None and candidates:
+            found = ", ".join(f"{p.name} holds {self.replay.saved_total(p)}" for p in candidates)
+            raise DreamscopeError(f"{self.logdir / CHECKPOINT}: the checkpoint was saved with {rows} replay rows, "
+                                  f"but {found}; delete {REPLAY} to resume with an empty replay")
+        if match is not None:
+            self.replay.load(match)
+            if match.name == REPLAY_STAGED:
+                os.replace(match, self.logdir / REPLAY)
         (self.logdir / REPLAY_STAGED).unlink(missing_ok=True)  # a replay staged for a checkpoint never written
 
     def _truncate_metrics_after(self, step: int) -> None:

@@ -110,6 +110,11 @@ def kl_categorical(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tens
 POSTERIOR_BURN_IN = 8
 
 
+def _dim_variance(target: torch.Tensor) -> torch.Tensor:
+    """Each observation dimension's variance over every row of a (B, T, D) batch."""
+    return target.detach().flatten(0, -2).var(0, correction=0)
+
+
 def obs_explained_variance(rec: torch.Tensor, batch_var: torch.Tensor) -> torch.Tensor:
     """1 − (mean summed squared reconstruction error) / (summed per-dimension variance of the
     target over the batch): the share of what the observations vary by that the latent carries.
@@ -162,7 +167,6 @@ class WorldModel(nn.Module):
         post, post_logits, prior_logits = self.rssm.observe(self.embed(obs), batch["prev_action"], batch["is_first"], start)
         feat = post.feat()
         target = symlog(obs)
-        batch_var = target.detach().flatten(0, -2).var(0, correction=0)
         sq_err = (self.decoder(feat) - target) ** 2
         rec = sq_err.sum(-1)
         reward_dist = self.reward(feat)
@@ -175,10 +179,10 @@ class WorldModel(nn.Module):
         free = self.cfg.free_nats
         dyn = kl_categorical(post_logits.detach(), prior_logits).clamp_min(free)
         rep = kl_categorical(post_logits, prior_logits.detach()).clamp_min(free)
-        fit = rec if self.cfg.rec_norm == "none" else (sq_err * self.rec_weights(batch_var)).sum(-1)
+        fit = rec if self.cfg.rec_norm == "none" else (sq_err * self.rec_weights(_dim_variance(target))).sum(-1)
         total = fit + rew + con + self.cfg.kl_dyn_scale * dyn + self.cfg.kl_rep_scale * rep
         burn_in = min(POSTERIOR_BURN_IN, obs.shape[1] // 4)
-        fit_var = target[:, burn_in:].detach().flatten(0, -2).var(0, correction=0)
+        fit_var = _dim_variance(target[:, burn_in:])
         metrics = {"loss/rec": rec.mean(), "loss/rew": rew.mean(), "loss/con": con.mean(),
                    "loss/dyn": dyn.mean(), "loss/rep": rep.mean(),
                    "model/obs_explained_var": obs_explained_variance(rec[:, burn_in:].detach(), fit_var)}
