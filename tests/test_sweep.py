@@ -219,6 +219,7 @@ def test_local_sweep_trains_diagnoses_writes_results_and_does_not_retrain(tmp_pa
         assert trial["answer"] == VERDICTS[trial["verdict"]].answer
         assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["counters"]["step"] == 250
         assert trial["score"] < 0 and 0 <= trial["saturation_frac"] <= 1 and trial["error"] is None
+        assert trial["prefill_steps"] == FAST["run.prefill"]  # what the plot shades
         logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
         assert trial["std"] == pytest.approx([m["policy/std_mean"] for m in logged if "policy/std_mean" in m][-1])
         hits = [m["reward/head_hit_rate"] for m in logged if m.get("reward/head_hit_rate") is not None]
@@ -297,7 +298,7 @@ def test_pooled_rise_p_is_fishers_combination_and_the_table_shows_it_per_setting
     grid, trials = sweep.plan(args)
     rise = {"distribution": [0.16, 0.6, None], "action": [0.04, 0.03, 0.35]}
     outcomes = {t.name: {**dict.fromkeys(sweep._MEASURED), "score": 1.0, "verdict": "UNDECIDED", "answer": "undecided",
-                         "status": "trained", "seconds": 1.0,
+                         "status": "trained", "seconds": 1.0, "prefill_steps": 0,
                          "score_rise_p": rise[t.settings["actor.entropy_space"]][int(t.settings["seed"])]}
                 for t in trials}
     groups = sweep.collect(args, grid, trials, outcomes)["settings"]

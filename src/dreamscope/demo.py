@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+from dreamscope.run_files import CONFIG
+
 DEMO_PRESET = "tiny"
 #: The bundled config the demo trains (src/dreamscope/configs/); `--config` accepts its name too.
 DEMO_CONFIG = "airhockey_seed_small"
@@ -42,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.probe_updates < 0:
         raise DreamscopeError(f"--probe-updates {args.probe_updates}: expected 0 (no probe) or more")
     logdir = Path(args.logdir)
-    resume = (logdir / "config.yaml").exists()
+    resume = (logdir / CONFIG).exists()
     if resume:
-        cfg = load_run_config(logdir / "config.yaml")
+        cfg = load_run_config(logdir / CONFIG)
         print(f"continuing the demo run in {logdir}")
     else:
         cfg = compose(DEMO_PRESET, DEMO_CONFIG, {})

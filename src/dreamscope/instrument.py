@@ -53,10 +53,10 @@ import torch
 from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics
 from dreamscope.dists import BoundedNormal, TanhNormal
 from dreamscope.errors import DreamscopeError
+from dreamscope.run_files import META, METRICS
 
 __all__ = ["ActorSignals"]
 
-METRICS, META = "metrics.jsonl", "meta.json"
 DISTS = ("tanh_normal", "bounded_normal")
 
 

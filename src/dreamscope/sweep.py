@@ -26,6 +26,7 @@ from pathlib import Path
 
 from dreamscope.config import PRESETS, Config, apply_overrides, compose, flatten, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
+from dreamscope.run_files import CHECKPOINT, CONFIG
 
 #: The share of a run's last `episode/score` points that its final score averages, and of its
 #: first points after the prefill that its early score averages.
@@ -274,10 +275,10 @@ def check_directory(trial: Trial) -> None:
     path = Path(trial.directory)
     if not path.exists() or not any(path.iterdir()):
         return
-    if not (path / "config.yaml").exists():
+    if not (path / CONFIG).exists():
         raise DreamscopeError(f"{path} exists and is not a dreamscope run; the sweep will not write into it "
                               "(move it, or use another --logdir)")
-    theirs = flatten(load_run_config(path / "config.yaml").to_dict())
+    theirs = flatten(load_run_config(path / CONFIG).to_dict())
     ours = {**trial.config, "run.env": resolve_env_id(trial.config["run.env"])}
     differ = [f"{k}: {theirs.get(k)!r} there, {v!r} here" for k, v in ours.items()
               if k not in _RESUMABLE_KEYS and theirs.get(k) != v]
@@ -291,7 +292,7 @@ def run_trial(spec: dict) -> dict:
     """Train (or resume, or skip when finished), then diagnose: the row a trial reports."""
     import torch
 
-    from dreamscope.train import CHECKPOINT, Trainer
+    from dreamscope.train import Trainer
 
     torch.set_num_threads(1)
     cfg = apply_overrides(Config(), spec["config"], origin=spec["name"])
@@ -300,7 +301,7 @@ def run_trial(spec: dict) -> dict:
     if (path / CHECKPOINT).exists() and _checkpoint_step(path / CHECKPOINT) >= cfg.run.steps:
         status = "done"
     else:
-        status = "resumed" if (path / "config.yaml").exists() else "trained"
+        status = "resumed" if (path / CONFIG).exists() else "trained"
         Trainer(cfg, path, resume=status == "resumed").train(progress=False)
     return {**summarise(path), "status": status, "seconds": round(time.time() - started, 1)}
 
@@ -341,8 +342,8 @@ def pooled_rise_p(rise_ps: list[float]) -> float | None:
 
 
 def summarise(path: Path) -> dict:
-    """Final and early score, whether it rose, win rate and entropy signals of a run, and the
-    doctor's verdict on it."""
+    """Final and early score, whether it rose, win rate and entropy signals of a run, the doctor's
+    verdict on it, and its prefill's length (the plot shades it)."""
     import numpy as np
 
     from dreamscope.diagnostics.doctor import diagnose
@@ -350,9 +351,9 @@ def summarise(path: Path) -> dict:
 
     run = read_run(path)
     diagnosis = diagnose(run)
+    prefill = load_run_config(path / CONFIG).run.prefill
     scores = run.get("episode/score")
-    early, rise_p = (score_trend(scores.steps, scores.values, load_run_config(path / "config.yaml").run.prefill)
-                     if scores is not None else (None, None))
+    early, rise_p = score_trend(scores.steps, scores.values, prefill) if scores is not None else (None, None)
 
     def finite(name: str):
         series = run.get(name)
@@ -371,7 +372,7 @@ def summarise(path: Path) -> dict:
             "head_hit_rate": final_mean("reward/head_hit_rate"),
             "entropy": last("policy/entropy"), "entropy_action": last("policy/entropy_action"),
             "std": last("policy/std_mean"), "saturation_frac": last("policy/saturation_frac"),
-            "verdict": diagnosis.verdict, "answer": diagnosis.answer}
+            "verdict": diagnosis.verdict, "answer": diagnosis.answer, "prefill_steps": prefill}
 
 
 def _tune_trainable(config: dict) -> None:
@@ -477,10 +478,11 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
         row = {"name": t.name, "settings": {k: v for k, v in t.settings.items() if k != "seed"},
                "seed": int(t.settings["seed"]), "directory": t.directory}
         if "error" in out:
-            row.update(dict.fromkeys((*_MEASURED, "seconds")), verdict="ERROR", answer="error", status="error",
-                       error=out["error"])
+            row.update(dict.fromkeys((*_MEASURED, "prefill_steps", "seconds")), verdict="ERROR", answer="error",
+                       status="error", error=out["error"])
         else:
-            row.update({k: out[k] for k in (*_MEASURED, "verdict", "answer", "status", "seconds")}, error=None)
+            row.update({k: out[k] for k in (*_MEASURED, "verdict", "answer", "prefill_steps", "status", "seconds")},
+                       error=None)
         rows.append(row)
     groups = []
     for settings, members in itertools.groupby(rows, key=lambda r: tuple(r["settings"].items())):
@@ -569,7 +571,7 @@ def write_plot(result: dict, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     runs = _read_trial_runs(result)
     # The prefill's play is random or scripted, not the agent's: shaded, and never averaged with the agent's scores.
-    prefill = max((_prefill_steps(row["directory"]) for row in result["trials"] if row["directory"] in runs), default=0)
+    prefill = max((row.get("prefill_steps") or 0 for row in result["trials"] if row["directory"] in runs), default=0)
     _plot_curves(ax_score, result, runs, "episode/score", f"episode score over training (mean of {SCORE_SMOOTHING})",
                  smooth=SCORE_SMOOTHING, split_at=prefill)
     _plot_curves(ax_std, result, runs, "policy/std_mean", "policy σ (policy/std_mean) over training", log=True)
@@ -587,13 +589,6 @@ def write_plot(result: dict, path: Path) -> None:
         fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-
-
-def _prefill_steps(run_dir: str) -> int:
-    try:
-        return load_run_config(Path(run_dir) / "config.yaml").run.prefill
-    except DreamscopeError:
-        return 0
 
 
 #: Consecutive logged `episode/score` points the score-over-training panel averages.

@@ -21,11 +21,8 @@ import numpy as np
 
 from dreamscope.config import Config, PRESETS, _all_keys, compose, dump_yaml, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
+from dreamscope.run_files import CHECKPOINT, CONFIG, META, METRICS, REPLAY, REPLAY_STAGED
 
-CHECKPOINT = "checkpoint.pt"
-REPLAY = "replay.npz"
-REPLAY_STAGED = "replay.staged.npz"  # the replay of a checkpoint being written; renamed to REPLAY once it is
-METRICS = "metrics.jsonl"
 
 
 def config_help() -> str:
@@ -65,9 +62,9 @@ def build_config(args: argparse.Namespace) -> Config:
 def run(args: argparse.Namespace) -> int:
     if args.resume:
         logdir = Path(args.resume)
-        if not (logdir / "config.yaml").exists():
+        if not (logdir / CONFIG).exists():
             raise DreamscopeError(f"--resume {logdir}: no config.yaml there; is it a dreamscope run directory?")
-        cfg = load_run_config(logdir / "config.yaml")
+        cfg = load_run_config(logdir / CONFIG)
         if args.steps is not None:
             cfg.run.steps = args.steps
     else:
@@ -165,8 +162,8 @@ class Trainer:
         if resume and (self.logdir / CHECKPOINT).exists():
             self._load_checkpoint()
         elif not resume:
-            dump_yaml(cfg, self.logdir / "config.yaml")
-            (self.logdir / "meta.json").write_text(json.dumps(self._meta(), indent=2))
+            dump_yaml(cfg, self.logdir / CONFIG)
+            (self.logdir / META).write_text(json.dumps(self._meta(), indent=2))
         self._truncate_metrics_after(self.step)
         from torch.utils.tensorboard import SummaryWriter
 

@@ -28,8 +28,8 @@ import numpy as np
 
 from dreamscope.cli_args import int_option, positive_float_option, progress_bar
 from dreamscope.errors import DreamscopeError
+from dreamscope.run_files import CHECKPOINT, CONFIG, REPLAY
 
-CONFIG, CHECKPOINT, REPLAY = "config.yaml", "checkpoint.pt", "replay.npz"
 EXPECTED_RUN = (f"a dreamscope run directory as `dreamscope train` writes it ({CONFIG}, {CHECKPOINT}, {REPLAY})")
 
 
