@@ -1,5 +1,5 @@
 """The files of a dreamscope run directory, named once: training writes them, and the probe,
-model-fit, sweep, demo, instrument API and log reader find them by these names."""
+model-fit, sweep, demo and instrument API find them by these names."""
 
 CONFIG = "config.yaml"  # the full config the run was trained with (resume and probe rebuild from it)
 META = "meta.json"  # what the doctor needs to know about the policy (bounds, entropy ceiling and floor)
