@@ -45,6 +45,8 @@ _MEASURED_HEADERS = {"score": "score", "score_early": "early score", "score_rise
                      "head_hit_rate": "reward hits", "entropy": "entropy", "entropy_action": "H(action)", "std": "σ",
                      "saturation_frac": "saturated"}
 _MEASURED = tuple(_MEASURED_HEADERS)
+#: What a finished trial reports into its row (an errored trial's row holds None for each).
+_TRIAL_KEYS = (*_MEASURED, "verdict", "answer", "prefill_steps", "status", "seconds")
 #: Config keys a rerun may change without making a finished trial a different run: how long, and
 #: where and on how many threads it computes (a trial run first with `dreamscope train` joins the sweep).
 _RESUMABLE_KEYS = {"run.steps", "run.device", "run.threads"}
@@ -478,11 +480,9 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
         row = {"name": t.name, "settings": {k: v for k, v in t.settings.items() if k != "seed"},
                "seed": int(t.settings["seed"]), "directory": t.directory}
         if "error" in out:
-            row.update(dict.fromkeys((*_MEASURED, "prefill_steps", "seconds")), verdict="ERROR", answer="error",
-                       status="error", error=out["error"])
+            row.update(dict.fromkeys(_TRIAL_KEYS), verdict="ERROR", answer="error", status="error", error=out["error"])
         else:
-            row.update({k: out[k] for k in (*_MEASURED, "verdict", "answer", "prefill_steps", "status", "seconds")},
-                       error=None)
+            row.update({k: out[k] for k in _TRIAL_KEYS}, error=None)
         rows.append(row)
     groups = []
     for settings, members in itertools.groupby(rows, key=lambda r: tuple(r["settings"].items())):
@@ -571,7 +571,7 @@ def write_plot(result: dict, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     runs = _read_trial_runs(result)
     # The prefill's play is random or scripted, not the agent's: shaded, and never averaged with the agent's scores.
-    prefill = max((row.get("prefill_steps") or 0 for row in result["trials"] if row["directory"] in runs), default=0)
+    prefill = max((row["prefill_steps"] for row in result["trials"] if row["directory"] in runs), default=0)
     _plot_curves(ax_score, result, runs, "episode/score", f"episode score over training (mean of {SCORE_SMOOTHING})",
                  smooth=SCORE_SMOOTHING, split_at=prefill)
     _plot_curves(ax_std, result, runs, "policy/std_mean", "policy σ (policy/std_mean) over training", log=True)

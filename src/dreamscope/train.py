@@ -24,7 +24,6 @@ from dreamscope.errors import DreamscopeError
 from dreamscope.run_files import CHECKPOINT, CONFIG, META, METRICS, REPLAY, REPLAY_STAGED
 
 
-
 def config_help() -> str:
     """Every config key with its default, for `--help`."""
     defaults = Config()
@@ -63,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         logdir = Path(args.resume)
         if not (logdir / CONFIG).exists():
-            raise DreamscopeError(f"--resume {logdir}: no config.yaml there; is it a dreamscope run directory?")
+            raise DreamscopeError(f"--resume {logdir}: no {CONFIG} there; is it a dreamscope run directory?")
         cfg = load_run_config(logdir / CONFIG)
         if args.steps is not None:
             cfg.run.steps = args.steps
