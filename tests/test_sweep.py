@@ -238,11 +238,16 @@ def test_local_sweep_trains_diagnoses_writes_results_and_does_not_retrain(tmp_pa
     assert _descendants() == []  # Ray's processes stopped with it
 
     checkpoints = {name: (logdir / name / "checkpoint.pt").stat().st_mtime_ns for name in names}
-    assert sweep.run(fast_args(logdir, "--grid", "actor.entropy_scale=0,3e-3", "--no-progress")) == 0
+    assert sweep.run(fast_args(logdir, "--grid", "actor.entropy_scale=0,3e-3", "--no-progress",
+                               "--baseline", "actor.entropy_scale=0")) == 0
     assert {name: (logdir / name / "checkpoint.pt").stat().st_mtime_ns for name in names} == checkpoints
     again = json.loads((logdir / "sweep.json").read_text())
     assert [t["status"] for t in again["trials"]] == ["done", "done"]
     assert [t["score"] for t in again["trials"]] == [t["score"] for t in saved["trials"]]
+    # One seed a side: the other setting's p is 1/2 when its score is the higher, else 1.
+    higher = again["trials"][1]["score"] > again["trials"][0]["score"]
+    assert again["baseline"] == {"actor.entropy_scale": "0"}
+    assert [g["beats_baseline_p"] for g in again["settings"]] == [None, 0.5 if higher else 1.0]
     assert not ray.is_initialized()
 
     # More steps asked of a finished trial: it resumes from its checkpoint (run here without Ray).
@@ -309,6 +314,82 @@ def test_pooled_rise_p_is_fishers_combination_and_the_table_shows_it_per_setting
     console = Console(record=True, width=300)
     sweep.render(sweep.collect(args, grid, trials, outcomes), console)
     assert f"{groups[1]['rise_p_pooled']:.3g} (2/3 rose)" in console.export_text()
+
+
+def _mann_whitney_tail(x: list[float], y: list[float]) -> float:
+    """The exact one-sided p by enumeration: the share of all ways to call len(x) of the pooled
+    scores "x" whose U (pairs with x above y) is at least the observed one (no ties)."""
+    import itertools
+
+    def u(xs, ys):
+        return sum(a > b for a in xs for b in ys)
+
+    pooled, observed = x + y, u(x, y)
+    splits = list(itertools.combinations(range(len(pooled)), len(x)))
+    return sum(u([pooled[i] for i in chosen], [pooled[i] for i in range(len(pooled)) if i not in chosen]) >= observed
+               for chosen in splits) / len(splits)
+
+
+def test_beats_baseline_p_is_the_exact_mann_whitney_tail(tmp_path):
+    assert sweep.beats_baseline_p([3.0, 4.0, 5.0], [0.0, 1.0, 2.0]) == pytest.approx(1 / 20)  # 1 of C(6, 3) splits
+    assert sweep.beats_baseline_p([0.0, 1.0, 2.0], [3.0, 4.0, 5.0]) == pytest.approx(1.0)
+    assert sweep.beats_baseline_p([3.0, 1.0], [2.0]) == pytest.approx(2 / 3)  # U ≥ 1 in 2 of 3 splits
+    remedy, control = [1.75, 1.63, -0.20, 0.35, 0.63], [0.84, -0.12, 0.24]  # the README's 100k finals
+    assert sweep.beats_baseline_p(remedy, control) == pytest.approx(_mann_whitney_tail(remedy, control))
+    assert sweep.beats_baseline_p([], control) is None and sweep.beats_baseline_p(remedy, []) is None
+
+
+def test_a_baseline_setting_is_compared_with_every_other_in_table_and_csv(tmp_path):
+    args = parse("--logdir", str(tmp_path), "--grid", "actor.entropy_space=distribution,action",
+                 "--seeds", "0", "1", "2", "--baseline", "actor.entropy_space=distribution")
+    grid, trials = sweep.plan(args)
+    baseline = sweep.find_baseline(args.baseline, trials)
+    assert baseline == {"actor.entropy_space": "distribution"}
+    scores = {"distribution": [0.84, -0.12, 0.24], "action": [1.75, 1.63, -0.20]}
+    outcomes = {t.name: {**dict.fromkeys(sweep._MEASURED), "verdict": "UNDECIDED", "answer": "undecided",
+                         "status": "trained", "seconds": 1.0, "prefill_steps": 0,
+                         "score": scores[t.settings["actor.entropy_space"]][int(t.settings["seed"])]}
+                for t in trials}
+    result = sweep.collect(args, grid, trials, outcomes, baseline)
+    control, remedy = result["settings"]
+    assert control["beats_baseline_p"] is None
+    assert remedy["beats_baseline_p"] == pytest.approx(_mann_whitney_tail(scores["action"], scores["distribution"]))
+    assert remedy["beats_baseline_p"] == pytest.approx(7 / 20)  # U = 6 of 9, reached by 3 + 2 + 1 + 1 of 20 splits
+    from rich.console import Console
+
+    console = Console(record=True, width=300)
+    sweep.render(result, console)
+    text = console.export_text()
+    assert "(baseline)" in text and f"(> baseline p {remedy['beats_baseline_p']:.3g})" in text
+    sweep.write_csv(result, tmp_path / "sweep.csv")
+    with open(tmp_path / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["beats_baseline_p"] for r in rows[:3]] == ["", "", ""]
+    assert [float(r["beats_baseline_p"]) for r in rows[3:]] == pytest.approx([0.35] * 3)
+    # Without --baseline nothing is compared.
+    assert all(g["beats_baseline_p"] is None for g in sweep.collect(args, grid, trials, outcomes)["settings"])
+
+
+def test_baseline_values_are_compared_as_the_config_holds_them(tmp_path):
+    _, trials = sweep.plan(parse("--logdir", str(tmp_path), "--grid", "actor.entropy_scale=0,3e-3"))
+    assert sweep.find_baseline("actor.entropy_scale=0.003", trials) == {"actor.entropy_scale": "3e-3"}
+    assert sweep.find_baseline(None, trials) is None
+
+
+@pytest.mark.parametrize("baseline, message", [
+    ("actor.entropy_space", "expected KEY=VALUE"),
+    ("actor.entropy_control=fixed", "actor.entropy_control is not a key the sweep varies; accepted: "
+                                    "actor.entropy_scale, run.reward_smoothing"),
+    ("actor.entropy_scale=1", "names 0 of the sweep's settings"),
+    ("actor.entropy_scale=0", "names 2 of the sweep's settings; it must name exactly one of: "
+                              "actor.entropy_scale=0,run.reward_smoothing=none;"),
+    ("actor.entropy_scale=x", "actor.entropy_scale"),
+])
+def test_bad_baselines_name_the_value_and_what_is_accepted(tmp_path, baseline, message):
+    _, trials = sweep.plan(parse("--logdir", str(tmp_path), "--grid", "actor.entropy_scale=0,3e-3",
+                                 "--grid", "run.reward_smoothing=none,gaussian"))
+    with pytest.raises(DreamscopeError, match=re.escape(message)):
+        sweep.find_baseline(baseline, trials)
 
 
 def test_score_curve_never_averages_the_prefill_with_the_agent():

@@ -73,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one setting of several keys at once; repeatable: the sweep tries each variant (crossed "
                         "with --grid), e.g. a baseline and two remedies; a key a variant leaves out keeps the value "
                         "every trial shares")
+    parser.add_argument("--baseline", metavar="KEY=V[,KEY=V...]",
+                        help="the setting the others are compared with (e.g. the control): each other setting's "
+                        "seeds' final scores are tested against its seeds' (one-sided Mann–Whitney p)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="seeds per setting (default: 0)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -126,6 +129,44 @@ def parse_variants(items: list[str]) -> list[dict[str, str]]:
             variant[key] = value
         variants.append(variant)
     return variants
+
+
+def find_baseline(item: str | None, trials: list[Trial]) -> dict[str, str] | None:
+    """The settings (without the seed) of the one setting that ``--baseline K=V[,K=V...]`` names, its
+    values compared as the trials' configs hold them (``3e-3`` names ``0.003``); None without --baseline."""
+    if item is None:
+        return None
+    configs: dict[tuple, dict] = {}  # each setting (its keys and values but the seed) -> a trial's config
+    for t in trials:
+        configs.setdefault(tuple((k, v) for k, v in t.settings.items() if k != "seed"), t.config)
+    varied = [key for key, _ in next(iter(configs))]
+    wanted = {}
+    for pair in item.split(","):
+        key, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not key or not value:
+            raise DreamscopeError(f"--baseline {item!r}: expected KEY=VALUE[,KEY=VALUE...], "
+                                  "e.g. actor.entropy_space=distribution")
+        if key not in varied:
+            raise DreamscopeError(f"--baseline {item!r}: {key} is not a key the sweep varies; accepted: "
+                                  f"{', '.join(varied) or 'none (give --grid or --variant)'}")
+        wanted[key] = flatten(apply_overrides(Config(), {key: value}, origin="--baseline").to_dict())[key]
+    matches = [dict(s) for s, config in configs.items() if all(config[k] == v for k, v in wanted.items())]
+    if len(matches) != 1:
+        names = "; ".join(trial_name(dict(s)) or "(no key varied)" for s in configs)
+        raise DreamscopeError(f"--baseline {item!r} names {len(matches)} of the sweep's settings; it must name "
+                              f"exactly one of: {names}")
+    return matches[0]
+
+
+def beats_baseline_p(scores: list[float], baseline: list[float]) -> float | None:
+    """One-sided Mann–Whitney p that a setting's seeds score higher than the baseline's: rank-based,
+    so one lucky seed does not decide it (exact for small samples without ties, as scipy chooses).
+    None when either side has no score."""
+    if not scores or not baseline:
+        return None
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(scores, baseline, alternative="greater").pvalue)
 
 
 def expand(grid: dict[str, list[str]], seeds: list[int],
@@ -470,8 +511,9 @@ def _progress_callback(total: int, enabled: bool):
 
 # ---------------------------------------------------------------------------------- results
 def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[Trial],
-            outcomes: dict[str, dict]) -> dict:
-    """What sweep.json holds: one row per trial and, per setting, the final score's mean ± std over seeds."""
+            outcomes: dict[str, dict], baseline: dict[str, str] | None = None) -> dict:
+    """What sweep.json holds: one row per trial and, per setting, the final score's mean ± std over
+    seeds, whether the score rose, and (with a baseline) whether it beats the baseline's."""
     import numpy as np
 
     rows = []
@@ -493,20 +535,27 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
         for r in members:
             verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0) + 1
         groups.append({"settings": dict(settings), "seeds": [r["seed"] for r in members], "scored": len(scores),
-                       "score_mean": float(scores.mean()) if len(scores) else None,
+                       "scores": scores.tolist(), "score_mean": float(scores.mean()) if len(scores) else None,
                        "score_std": float(scores.std(ddof=1)) if len(scores) > 1 else None,
                        "rose": sum(p < RISE_ALPHA for p in rise_ps), "rise_tested": len(rise_ps),
                        "rise_p_pooled": pooled_rise_p(rise_ps), "verdicts": verdicts})
+    control = next((g["scores"] for g in groups if g["settings"] == baseline), None)
+    for group in groups:
+        group["beats_baseline_p"] = (beats_baseline_p(group["scores"], control)
+                                     if control is not None and group["settings"] != baseline else None)
     return {"logdir": str(Path(args.logdir).resolve()), "grid": grid, "seeds": args.seeds,
             "final_score": f"mean of the last {FINAL_FRACTION:.0%} of episode/score points",
             "early_score": f"mean of the first {FINAL_FRACTION:.0%} of episode/score points after the prefill",
             "rise_p": "one-sided Mann–Kendall p that episode/score rises after the prefill (small: the agent learned)",
             "rise_p_pooled": f"Fisher's combination of the setting's seeds' rise p (rose: seeds with rise p < {RISE_ALPHA})",
+            "baseline": baseline,
+            "beats_baseline_p": "one-sided Mann–Whitney p that the setting's seeds' final scores exceed the baseline's",
             "trials": rows, "settings": groups}
 
 
-_CSV_COLUMNS = ("seed", "status", *_MEASURED, "verdict", "answer", "score_mean", "score_std", "rise_p_pooled", "seconds",
-                "directory", "error")
+#: What each trial's CSV row repeats from its setting's summary.
+_SETTING_COLUMNS = ("score_mean", "score_std", "rise_p_pooled", "beats_baseline_p")
+_CSV_COLUMNS = ("seed", "status", *_MEASURED, "verdict", "answer", *_SETTING_COLUMNS, "seconds", "directory", "error")
 
 
 def write_csv(result: dict, path: Path) -> None:
@@ -517,7 +566,7 @@ def write_csv(result: dict, path: Path) -> None:
         writer.writerow(["name", *result["grid"], *_CSV_COLUMNS])
         for row in result["trials"]:
             group = by_setting[tuple(row["settings"].items())]
-            values = {**row, **{key: group[key] for key in ("score_mean", "score_std", "rise_p_pooled")}}
+            values = {**row, **{key: group[key] for key in _SETTING_COLUMNS}}
             writer.writerow([row["name"], *row["settings"].values(),
                              *("" if values[c] is None else values[c] for c in _CSV_COLUMNS)])
 
@@ -543,7 +592,8 @@ def write_plot(result: dict, path: Path) -> None:
     groups = result["settings"]
     rises = [f"rise p {_fmt(g['rise_p_pooled'])} ({g['rose']}/{g['rise_tested']} rose)" if g["rise_tested"] else ""
              for g in groups]
-    labels = [f"{label}\n{rise}".strip() for label, rise in zip(_setting_labels(groups), rises)]
+    labels = ["\n".join(filter(None, parts)) for parts in zip(_setting_labels(groups), rises,
+                                                              (_baseline_note(result, g) for g in groups))]
     # Each setting gets room for its longest label line (~0.075 in per character at 8 pt), so neighbours never overlap.
     per_setting = max(1.3, 0.075 * max(len(line) for label in labels for line in label.split("\n")))
     first, curves = max(3.0, per_setting * len(groups) + 0.8), 5.5
@@ -661,6 +711,13 @@ def _plot_curves(ax, result: dict, runs: dict, metric: str, title: str, log: boo
     ax.grid(alpha=0.3)
 
 
+def _baseline_note(result: dict, group: dict) -> str:
+    """How a setting's final scores compare with the baseline's, for a table cell or a plot label."""
+    if group["settings"] == result["baseline"]:
+        return "baseline"
+    return "" if group["beats_baseline_p"] is None else f"> baseline p {_fmt(group['beats_baseline_p'])}"
+
+
 def _fmt(x: float | None) -> str:
     """Three significant digits, but whole numbers for scores in the hundreds and up rather than 1.34e+03."""
     if x is None:
@@ -680,7 +737,8 @@ def render(result: dict, console=None) -> None:
     table = Table(title=f"sweep {result['logdir']}",
                   caption=f"final score: {result['final_score']}; early score: {result['early_score']}; rise p: "
                           f"{result['rise_p']}; mean row: ± is the sample std over seeds, rise p is "
-                          f"{result['rise_p_pooled']}")
+                          f"{result['rise_p_pooled']}"
+                          + (f"; > baseline p: {result['beats_baseline_p']}" if result["baseline"] else ""))
     for key in result["grid"]:
         table.add_column(key)
     for column in ("seed", "status", *_MEASURED_HEADERS.values(), "verdict", "answer"):
@@ -695,6 +753,8 @@ def render(result: dict, console=None) -> None:
                           *(_fmt(row[k]) for k in _MEASURED),
                           Text(row["verdict"]), answer)
         spread = "" if group["score_std"] is None else f" ± {_fmt(group['score_std'])}"
+        note = _baseline_note(result, group)
+        spread += f" ({note})" if note else ""
         pooled = (f"{_fmt(group['rise_p_pooled'])} ({group['rose']}/{group['rise_tested']} rose)"
                   if group["rise_tested"] else "")
         table.add_row(*blank, "mean", "", Text(_fmt(group["score_mean"]) + spread, style="bold"), "",
@@ -706,8 +766,9 @@ def render(result: dict, console=None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     grid, trials = plan(args)
+    baseline = find_baseline(args.baseline, trials)
     outcomes = run_with_ray(trials, args)
-    result = collect(args, grid, trials, outcomes)
+    result = collect(args, grid, trials, outcomes, baseline)
     logdir = Path(result["logdir"])
     write_csv(result, logdir / "sweep.csv")
     (logdir / "sweep.json").write_text(json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False))
