@@ -250,6 +250,18 @@ def test_local_sweep_trains_diagnoses_writes_results_and_does_not_retrain(tmp_pa
     assert [g["beats_baseline_p"] for g in again["settings"]] == [None, 0.5 if higher else 1.0]
     assert not ray.is_initialized()
 
+    # --report trains nothing: seed 1 has not started, and at --steps 300 seed 0's trials stand at 250.
+    assert sweep.run(fast_args(logdir, "--grid", "actor.entropy_scale=0,3e-3", "--seeds", "0", "1", "--steps", "300",
+                               "--report", "--no-progress")) == 0
+    report = json.loads((logdir / "sweep.json").read_text())
+    assert [t["status"] for t in report["trials"]] == ["at 250", "missing", "at 250", "missing"]
+    assert [t["score"] for t in report["trials"][::2]] == [t["score"] for t in saved["trials"]]
+    assert (report["trials"][1]["error"], report["trials"][1]["verdict"]) == ("not started", "-")
+    assert not (logdir / "actor.entropy_scale=0,seed=1").exists()
+    assert {name: (logdir / name / "checkpoint.pt").stat().st_mtime_ns for name in names} == checkpoints
+    with pytest.raises(DreamscopeError, match="no such directory; --report summarises"):
+        sweep.run(fast_args(tmp_path / "nothing", "--report"))
+
     # More steps asked of a finished trial: it resumes from its checkpoint (run here without Ray).
     trial = sweep.plan(fast_args(logdir, "--grid", "actor.entropy_scale=0", "--steps", "280"))[1][0]
     assert sweep.run_trial(vars(trial))["status"] == "resumed"

@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of a GPU each trial reserves through Ray, in (0, 1]: 0.25 runs four trials per "
                              "GPU; trials then train on cuda (default 0: CPU only)")
     parser.add_argument("--address", help="join this Ray cluster (e.g. auto) instead of starting a local instance")
+    parser.add_argument("--report", action="store_true",
+                        help="train nothing: summarise what each trial's directory holds so far (e.g. while the "
+                        "sweep runs elsewhere), with the step each reached")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     parser.add_argument("--no-progress", action="store_true", help="no line per finished trial")
 
@@ -349,6 +352,21 @@ def run_trial(spec: dict) -> dict:
     return {**summarise(path), "status": status, "seconds": round(time.time() - started, 1)}
 
 
+def report_trial(spec: dict) -> dict:
+    """A trial's row from what its directory holds now, trained no further: ``done``, or the step
+    its last checkpoint reached; an error row when it has not started or cannot be read."""
+    path = Path(spec["directory"])
+    if not (path / CONFIG).exists():
+        return {"error": "not started", "status": "missing"}
+    step = _checkpoint_step(path / CHECKPOINT) if (path / CHECKPOINT).exists() else 0
+    try:
+        summary = summarise(path)
+    except DreamscopeError as err:
+        return {"error": str(err), "status": f"at {step}"}
+    status = "done" if step >= spec["config"]["run.steps"] else f"at {step}"
+    return {**summary, "status": status, "seconds": None}
+
+
 def _checkpoint_step(path: Path) -> int:
     import torch
 
@@ -522,7 +540,10 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
         row = {"name": t.name, "settings": {k: v for k, v in t.settings.items() if k != "seed"},
                "seed": int(t.settings["seed"]), "directory": t.directory}
         if "error" in out:
-            row.update(dict.fromkeys(_TRIAL_KEYS), verdict="ERROR", answer="error", status="error", error=out["error"])
+            status = out.get("status", "error")  # --report: a trial not started, or not readable yet, failed nothing
+            failed = status == "error"
+            row.update(dict.fromkeys(_TRIAL_KEYS), verdict="ERROR" if failed else "-", answer="error" if failed else "-",
+                       status=status, error=out["error"])
         else:
             row.update({k: out[k] for k in _TRIAL_KEYS}, error=None)
         rows.append(row)
@@ -765,9 +786,12 @@ def render(result: dict, console=None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.report and not Path(args.logdir).is_dir():
+        raise DreamscopeError(f"--logdir {args.logdir}: no such directory; --report summarises the trial "
+                              "directories of a sweep that has started there")
     grid, trials = plan(args)
     baseline = find_baseline(args.baseline, trials)
-    outcomes = run_with_ray(trials, args)
+    outcomes = {t.name: report_trial(asdict(t)) for t in trials} if args.report else run_with_ray(trials, args)
     result = collect(args, grid, trials, outcomes, baseline)
     logdir = Path(result["logdir"])
     write_csv(result, logdir / "sweep.csv")
@@ -777,4 +801,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False))
     else:
         render(result)
-    return 1 if any(r["error"] for r in result["trials"]) else 0
+    return 0 if args.report else int(any(r["error"] for r in result["trials"]))
