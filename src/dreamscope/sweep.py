@@ -115,23 +115,25 @@ def parse_grid(items: list[str]) -> dict[str, list[str]]:
     return grid
 
 
+def parse_pairs(item: str, option: str, example: str) -> dict[str, str]:
+    """``K1=V1,K2=V2`` as {key: raw value}: one setting of several keys (--variant, --baseline); shape errors only."""
+    pairs: dict[str, str] = {}
+    for pair in item.split(","):
+        key, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not key or not value:
+            raise DreamscopeError(f"{option} {item!r}: expected KEY=VALUE[,KEY=VALUE...], e.g. {example}")
+        if key in pairs:
+            raise DreamscopeError(f"{option} {item!r}: {key} is given twice")
+        if key in _OWN_KEYS:
+            raise DreamscopeError(f"{option} {item!r}: {key} cannot be swept ({_OWN_KEYS[key]})")
+        pairs[key] = value
+    return pairs
+
+
 def parse_variants(items: list[str]) -> list[dict[str, str]]:
     """``K1=V1,K2=V2`` items as [{key: raw value}], in the order given; shape errors only."""
-    variants = []
-    for item in items:
-        variant: dict[str, str] = {}
-        for pair in item.split(","):
-            key, sep, value = (part.strip() for part in pair.partition("="))
-            if not sep or not key or not value:
-                raise DreamscopeError(f"--variant {item!r}: expected KEY=VALUE[,KEY=VALUE...], "
-                                      "e.g. actor.entropy_space=action,actor.entropy_control=target")
-            if key in variant:
-                raise DreamscopeError(f"--variant {item!r}: {key} is given twice")
-            if key in _OWN_KEYS:
-                raise DreamscopeError(f"--variant {item!r}: {key} cannot be swept ({_OWN_KEYS[key]})")
-            variant[key] = value
-        variants.append(variant)
-    return variants
+    return [parse_pairs(item, "--variant", "actor.entropy_space=action,actor.entropy_control=target")
+            for item in items]
 
 
 def find_baseline(item: str | None, trials: list[Trial]) -> dict[str, str] | None:
@@ -144,11 +146,7 @@ def find_baseline(item: str | None, trials: list[Trial]) -> dict[str, str] | Non
         configs.setdefault(tuple((k, v) for k, v in t.settings.items() if k != "seed"), t.config)
     varied = [key for key, _ in next(iter(configs))]
     wanted = {}
-    for pair in item.split(","):
-        key, sep, value = (part.strip() for part in pair.partition("="))
-        if not sep or not key or not value:
-            raise DreamscopeError(f"--baseline {item!r}: expected KEY=VALUE[,KEY=VALUE...], "
-                                  "e.g. actor.entropy_space=distribution")
+    for key, value in parse_pairs(item, "--baseline", "actor.entropy_space=distribution").items():
         if key not in varied:
             raise DreamscopeError(f"--baseline {item!r}: {key} is not a key the sweep varies; accepted: "
                                   f"{', '.join(varied) or 'none (give --grid or --variant)'}")
