@@ -328,6 +328,15 @@ def test_pooled_rise_p_is_fishers_combination_and_the_table_shows_it_per_setting
     assert f"{groups[1]['rise_p_pooled']:.3g} (2/3 rose)" in console.export_text()
 
 
+def test_report_shows_a_trial_that_has_written_no_log_yet_without_failing(tmp_path):
+    trial = sweep.plan(parse("--logdir", str(tmp_path), "--seeds", "0"))[1][0]
+    assert sweep.report_trial(vars(trial)) == {"error": "not started", "status": "missing"}
+    Path(trial.directory).mkdir()
+    dump_yaml(apply_overrides(Config(), trial.config), Path(trial.directory) / "config.yaml")  # a run's first file
+    row = sweep.report_trial(vars(trial))
+    assert row["status"] == "at 0" and "no log found" in row["error"]
+
+
 def _mann_whitney_tail(x: list[float], y: list[float]) -> float:
     """The exact one-sided p by enumeration: the share of all ways to call len(x) of the pooled
     scores "x" whose U (pairs with x above y) is at least the observed one (no ties)."""
