@@ -26,11 +26,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dreamscope.checkpoint import load_agent, run_directory
 from dreamscope.cli_args import int_option, positive_float_option, progress_bar
 from dreamscope.errors import DreamscopeError
 from dreamscope.run_files import CHECKPOINT, CONFIG, REPLAY
-
-EXPECTED_RUN = (f"a dreamscope run directory as `dreamscope train` writes it ({CONFIG}, {CHECKPOINT}, {REPLAY})")
 
 
 # --------------------------------------------------------------------------------------
@@ -418,25 +417,10 @@ def _npz_shape(path: Path, key: str) -> tuple[int, ...]:
 
 def load_run(run_dir: str | Path, device: str = "cpu", compile: bool = False):
     """(config, agent with the checkpoint's weights, replay) of a run directory; DreamscopeError if it is not one."""
-    import torch
-
-    from dreamscope.agent.agent import Agent
     from dreamscope.config import load_run_config
     from dreamscope.replay import Replay
 
-    path = Path(run_dir)
-    if path.name == CHECKPOINT and path.is_file():  # `dreamscope probe RUN/checkpoint.pt` means its run
-        path = path.parent
-    if not path.exists():
-        raise DreamscopeError(f"{path}: no such directory; expected {EXPECTED_RUN}")
-    if not path.is_dir():
-        raise DreamscopeError(f"{path}: is a file, not a directory; expected {EXPECTED_RUN}")
-    missing = [name for name in (CONFIG, CHECKPOINT, REPLAY) if not (path / name).is_file()]
-    if missing:
-        what = " and ".join(str(path / m) for m in missing)
-        hint = (" (the checkpoint and replay are written when training ends and every run.checkpoint_every "
-                "seconds)") if CONFIG not in missing else ""
-        raise DreamscopeError(f"{what}: missing; expected {EXPECTED_RUN}{hint}")
+    path = run_directory(run_dir, (CONFIG, CHECKPOINT, REPLAY))
     cfg = load_run_config(path / CONFIG)
     cfg.run.compile = compile  # off by default: at small sizes the compile costs more than it saves
     cfg.run.device = device
@@ -449,18 +433,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", compile: bool = False):
         raise DreamscopeError(f"{path / REPLAY}: obs {obs_shape} / prev_action {act_shape} are not "
                               "(streams, rows, dim) arrays; expected the replay.npz that `dreamscope train` writes")
     obs_dim, action_dim = obs_shape[-1], act_shape[-1]
-    agent = Agent(cfg, obs_dim, action_dim).to(device)
-    ckpt = path / CHECKPOINT
-    try:
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        agent.load_state_dict(state["agent"])
-    except KeyError as err:
-        raise DreamscopeError(f"{ckpt}: no {err} entry; expected a dreamscope checkpoint "
-                              "({'agent', 'optimizer', 'counters', 'rng'})") from None
-    except Exception as err:  # unpickling refused, truncated file, shapes not matching config.yaml
-        msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DreamscopeError(f"{ckpt}: cannot load the checkpoint with {CONFIG}'s model ({msg}); expected the "
-                              "weights-only checkpoint `dreamscope train` writes for this config") from None
+    agent = load_agent(path, cfg, obs_dim, action_dim, device)
     replay = Replay(cfg.run.replay_size, cfg.run.envs, obs_dim, action_dim, seed=cfg.run.seed)
     replay.load(path / REPLAY)
     return cfg, agent, replay
