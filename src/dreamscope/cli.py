@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("dreamscope.diagnostics.probe", "re-run actor updates from a checkpoint under interventions: symptom or cause?"),
     "model-fit": ("dreamscope.diagnostics.model_fit", "which observation dimensions the world model sees, posterior "
                   "and imagined"),
+    "evaluate": ("dreamscope.evaluate", "play fresh episodes from checkpoints: score and win rate, sampled and mode policy"),
     "sweep": ("dreamscope.sweep", "train a grid of settings x seeds in parallel with Ray Tune and diagnose every run"),
     "entropy": ("dreamscope.fingerprint", "explain what a logged entropy value can be"),
     "demo": ("dreamscope.demo", "train briefly on air hockey, diagnose, write the HTML report"),

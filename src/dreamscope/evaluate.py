@@ -1,0 +1,243 @@
+"""Evaluate trained policies on fresh episodes: score, win rate and saturation with confidence intervals.
+
+A run's logged episode/score is what the exploring policy earned while it was learning, a
+few dozen episodes per log interval. This plays a fixed number of new episodes from the
+checkpoint, with the sampled policy (what training sees) and the deterministic one (the
+mode): a policy whose mode scores well while its samples do not has learned something that
+its entropy hides. Each env plays a fixed share of the episodes, so that short episodes
+(goals end them) are not over-counted, as they are when the first N episodes to finish
+are taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from statistics import NormalDist
+from typing import Callable
+
+import numpy as np
+
+from dreamscope.cli_args import int_option, progress_bar
+from dreamscope.errors import DreamscopeError
+from dreamscope.run_files import CHECKPOINT, CONFIG
+
+POLICIES = {"sample": "actions drawn from the policy, as in training", "mode": "the policy's most likely action"}
+#: far from the env seeds training uses (run.seed + env index, and + 1000 x episodes at resets)
+DEFAULT_SEED = 1_000_000
+SATURATED = 0.99  # |a| above this counts as saturated, as policy/saturation_frac counts it
+
+Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion: unlike mean ± z·se it stays inside [0, 1]
+    and is not empty at 0 or ``trials`` successes, which sparse wins produce."""
+    if trials < 1:
+        raise ValueError("trials must be at least 1")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def play(envs, policy: Policy, episodes: int, seed: int, advance: Callable[[], None] = lambda: None) -> dict:
+    """Play ``episodes`` episodes on a next-step-autoreset vector env; env i plays a fixed share of them.
+
+    Returns per-episode ``score``, ``length`` and ``win`` (1 / -1 / 0, None if the env reports no
+    wins), and ``saturation``: the fraction of action components with |a| > 0.99.
+    """
+    n = envs.num_envs
+    quota = np.array([episodes // n + (i < episodes % n) for i in range(n)])
+    finished = np.zeros(n, np.int64)
+    obs, _ = envs.reset(seed=seed)
+    is_first = np.ones(n, bool)
+    episode_done = np.zeros(n, bool)
+    score, length = np.zeros(n), np.zeros(n, np.int64)
+    scores, lengths, wins = [], [], []
+    reports_wins = True
+    saturated = components = 0
+    while (finished < quota).any():
+        action = np.asarray(policy(obs.astype(np.float32), is_first), np.float32)
+        obs, reward, terminated, truncated, info = envs.step(action)
+        reset = episode_done  # next-step autoreset: these envs ignored the action and started anew
+        active = (finished < quota) & ~reset
+        score += np.where(active, reward, 0.0)
+        length += active
+        saturated += int((np.abs(action[active]) > SATURATED).sum())
+        components += int(active.sum()) * action.shape[-1]
+        episode_done = ~reset & (terminated | truncated)
+        for i in np.flatnonzero(episode_done & active):
+            scores.append(float(score[i]))
+            lengths.append(int(length[i]))
+            if "win" in info and info.get("_win", episode_done)[i]:
+                wins.append(int(info["win"][i]))
+            else:
+                reports_wins = False
+            score[i], length[i] = 0.0, 0
+            finished[i] += 1
+            advance()
+        is_first = reset.copy()
+    return {"score": np.array(scores), "length": np.array(lengths), "win": np.array(wins) if reports_wins else None,
+            "saturation": saturated / max(components, 1)}
+
+
+class AgentPolicy:
+    """A trained agent as a ``Policy``: carries its latent state and previous action between calls."""
+
+    def __init__(self, agent, explore: bool, device: str):
+        self.agent, self.explore, self.device = agent, explore, device
+        self.carry = None
+
+    def __call__(self, obs: np.ndarray, is_first: np.ndarray) -> np.ndarray:
+        import torch
+
+        if self.carry is None:
+            self.carry = self.agent.initial_state(len(obs))
+        obs_t = torch.as_tensor(obs, device=self.device)
+        action, self.carry = self.agent.act(obs_t, torch.as_tensor(is_first, device=self.device), self.carry,
+                                            explore=self.explore)
+        return action.cpu().numpy()
+
+
+@dataclass
+class Evaluation:
+    run: str
+    step: int  # agent steps the checkpoint was trained for
+    env: str
+    policy: str
+    episodes: int
+    score_mean: float
+    score_lo: float  # 95 % Student-t interval over episodes
+    score_hi: float
+    length_mean: float
+    saturation: float
+    win_rate: float | None  # None where the env reports no wins
+    win_lo: float | None  # 95 % Wilson interval
+    win_hi: float | None
+    loss_rate: float | None
+
+
+def summarise(run: str, step: int, env: str, policy: str, played: dict) -> Evaluation:
+    from dreamscope.diagnostics.probe import interval
+
+    score = interval(played["score"], 0.95) if len(played["score"]) > 1 else {
+        "mean": float(played["score"][0]), "lo": -math.inf, "hi": math.inf}
+    wins = played["win"]
+    win_rate = win_lo = win_hi = loss_rate = None
+    if wins is not None:
+        won = int((wins > 0).sum())
+        win_rate, loss_rate = won / len(wins), float((wins < 0).mean())
+        win_lo, win_hi = wilson_interval(won, len(wins))
+    return Evaluation(run, step, env, policy, len(played["score"]), score["mean"], score["lo"], score["hi"],
+                      float(played["length"].mean()), played["saturation"], win_rate, win_lo, win_hi, loss_rate)
+
+
+def evaluate_run(run_dir: str | Path, policies: list[str], episodes: int, envs: int, seed: int,
+                 env: str | None = None, device: str = "cpu", advance: Callable[[], None] = lambda: None) -> list[Evaluation]:
+    """Play ``episodes`` episodes with each of ``policies`` from the run's checkpoint, on ``env`` or the run's env."""
+    import torch
+
+    from dreamscope.checkpoint import load_agent, run_directory
+    from dreamscope.config import load_run_config
+    from dreamscope.envs.factory import make_vector_env, resolve_env_id
+
+    path = run_directory(run_dir, (CONFIG, CHECKPOINT))
+    cfg = load_run_config(path / CONFIG)
+    cfg.run.compile, cfg.run.device = False, device
+    env_spec = resolve_env_id(env or cfg.run.env)
+    vector_env = make_vector_env(env_spec, envs, seed, cfg.run.action_repeat)
+    try:
+        obs_dim = int(np.prod(vector_env.single_observation_space.shape))
+        action_dim = int(np.prod(vector_env.single_action_space.shape))
+        agent = load_agent(path, cfg, obs_dim, action_dim, device)
+        agent.eval()
+        step = int(torch.load(path / CHECKPOINT, map_location="cpu", weights_only=True)["counters"]["step"])
+        results = []
+        for policy in policies:
+            played = play(vector_env, AgentPolicy(agent, policy == "sample", device), episodes, seed, advance)
+            results.append(summarise(str(path), step, env_spec, policy, played))
+        return results
+    finally:
+        vector_env.close()
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                        help="run directories with config.yaml and checkpoint.pt (or their checkpoint.pt)")
+    parser.add_argument("--episodes", metavar="N", default="100", help="episodes per run and policy (default 100)")
+    parser.add_argument("--policy", default="sample,mode",
+                        help=f"comma-separated: {', '.join(POLICIES)} (default both)")
+    parser.add_argument("--envs", metavar="K", default="8", help="envs stepped together (default 8)")
+    parser.add_argument("--env", metavar="SPEC", help="evaluate on another env with the same observation and "
+                        "action sizes, e.g. airhockey for a policy trained on airhockey-idle (default: the run's)")
+    parser.add_argument("--seed", metavar="S", default=str(DEFAULT_SEED),
+                        help=f"seed of the evaluation episodes (default {DEFAULT_SEED}, apart from training's)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_policies(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in POLICIES]
+    if unknown or not names:
+        raise DreamscopeError(f"--policy {text!r}: expected a comma-separated subset of {', '.join(POLICIES)}")
+    return list(dict.fromkeys(names))
+
+
+def _interval(mean: float | None, lo: float | None, hi: float | None, fmt: str) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def render(results: list[Evaluation], console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    envs = {r.env for r in results}
+    one_env = len(envs) == 1
+    table = Table(title=f"{results[0].episodes} episodes per run and policy" + (f" on {next(iter(envs))}" if one_env else "")
+                  + "; 95 % intervals: Student t for the score, Wilson for the win rate")
+    columns = ["run", "step", *([] if one_env else ["env"]), "policy", "score", "won", "lost", "length", "saturated"]
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("run", "env", "policy") else "right")
+    for r in results:
+        table.add_row(Path(r.run).name, str(r.step), *([] if one_env else [r.env]), r.policy,
+                      _interval(r.score_mean, r.score_lo, r.score_hi, "+.2f"), _interval(r.win_rate, r.win_lo, r.win_hi, ".0%"),
+                      "-" if r.loss_rate is None else f"{r.loss_rate:.0%}", f"{r.length_mean:.0f}", f"{r.saturation:.0%}")
+    (console or Console()).print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    episodes = int_option("--episodes", args.episodes, 1)
+    envs = min(int_option("--envs", args.envs, 1), episodes)
+    seed = int_option("--seed", args.seed, 0)
+    policies = parse_policies(args.policy)
+    bar = progress_bar(not args.no_progress and not args.json, "evaluate")
+    results: list[Evaluation] = []
+    with bar or contextlib.nullcontext():
+        task = bar.add_task("", total=len(args.run_dirs) * len(policies) * episodes, what="") if bar else None
+        for run_dir in args.run_dirs:
+            if bar:
+                bar.update(task, what=Path(run_dir).name)
+            results += evaluate_run(run_dir, policies, episodes, envs, seed, args.env, args.device,
+                                    advance=(lambda: bar.advance(task)) if bar else (lambda: None))
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2, ensure_ascii=False))
+    else:
+        render(results)
+    return 0
+

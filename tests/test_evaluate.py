@@ -1,0 +1,117 @@
+"""`dreamscope evaluate`: episode accounting on a scripted env, the Wilson interval, a trained run end to end."""
+
+import json
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from dreamscope import evaluate as E
+from dreamscope.cli import main
+from dreamscope.config import Config, apply_overrides, apply_preset
+from dreamscope.errors import DreamscopeError
+from dreamscope.train import Trainer
+
+
+class AlternatingEnv(gym.Env):
+    """Episodes alternate: a 1-step win (score 1) and a 20-step draw (score 0). obs[0] is the step in the episode.
+
+    Taking the first N episodes to finish over-counts the short ones; a fixed share per env does not.
+    """
+
+    def __init__(self):
+        self.action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+        self.observation_space = gym.spaces.Box(0, 100, (1,), np.float32)
+        self.episode, self.t = -1, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return np.zeros(1, np.float32), {"win": 0}
+
+    def step(self, action):
+        self.t += 1
+        short = self.episode % 2 == 0
+        done = short or self.t >= 20
+        win = int(short)
+        return np.array([self.t], np.float32), float(win), bool(short), bool(done and not short), {"win": win}
+
+
+def scripted(obs, is_first):
+    """Asserts that is_first marks exactly the first step of each episode; one of two components saturated."""
+    np.testing.assert_array_equal(is_first, obs[:, 0] == 0)
+    return np.tile(np.array([1.0, 0.2], np.float32), (len(obs), 1))
+
+
+def test_each_env_plays_its_share_so_short_episodes_are_not_over_counted():
+    envs = gym.vector.SyncVectorEnv([AlternatingEnv for _ in range(4)], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    counted = []
+    played = E.play(envs, scripted, episodes=40, seed=0, advance=lambda: counted.append(1))
+    assert len(played["score"]) == 40 == len(counted)
+    assert played["score"].mean() == 0.5  # 5 wins and 5 draws per env
+    assert played["length"].mean() == pytest.approx((1 + 20) / 2)
+    assert sorted(played["win"].tolist()) == [0] * 20 + [1] * 20
+    assert played["saturation"] == 0.5
+    # 42 episodes over 4 envs: two play 11 (6 wins each), two play 10 (5 each), however fast each finishes
+    played = E.play(envs, scripted, episodes=42, seed=0)
+    assert int(played["score"].sum()) == 2 * 6 + 2 * 5
+
+
+def test_an_env_without_wins_reports_none():
+    envs = gym.vector.SyncVectorEnv([lambda: gym.make("Pendulum-v1", max_episode_steps=5)],
+                                    autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    played = E.play(envs, lambda obs, first: np.zeros((len(obs), 1), np.float32), episodes=3, seed=0)
+    assert played["win"] is None and played["length"].tolist() == [5, 5, 5]
+    summary = E.summarise("r", 0, "Pendulum-v1", "mode", played)
+    assert summary.win_rate is None and summary.score_lo <= summary.score_mean <= summary.score_hi
+
+
+def test_wilson_interval_against_hand_computed_values():
+    # p = 0.8, n = 10, z = 1.95996: centre (0.8 + z²/20) / (1 + z²/10), half z·sqrt(0.016 + z²/400) / (1 + z²/10)
+    lo, hi = E.wilson_interval(8, 10)
+    assert (lo, hi) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
+    assert E.wilson_interval(0, 10) == pytest.approx((0.0, 3.8415 / 13.8415), abs=1e-4)  # z²/n / (1 + z²/n)
+    assert E.wilson_interval(10, 10) == pytest.approx((10 / 13.8415, 1.0), abs=1e-4)
+    lo, hi = E.wilson_interval(30, 100, confidence=0.99)
+    assert lo < 0.3 < hi and hi - lo > 2 * 1.96 * math.sqrt(0.3 * 0.7 / 100)  # 99 % is wider than the 95 % Wald
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("evaluate") / "run"
+    cfg = apply_overrides(apply_preset(Config(), "tiny"), {
+        "run.env": "airhockey-idle", "run.steps": 260, "run.prefill": 200, "run.batch_size": 4,
+        "run.batch_length": 16, "run.train_ratio": 16, "run.log_every": 40})
+    Trainer(cfg, path).train(progress=False)
+    return path
+
+
+def evaluate_json(capsys, *argv) -> list[dict]:
+    assert main(["evaluate", *map(str, argv), "--json", "--no-progress"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_trained_run_end_to_end(trained_run, capsys):
+    first = evaluate_json(capsys, trained_run / "checkpoint.pt", "--episodes", 6, "--envs", 3)
+    assert [(r["policy"], r["episodes"], r["step"]) for r in first] == [("sample", 6, 260), ("mode", 6, 260)]
+    assert first[0]["env"] == "dreamscope/AirHockeyIdle-v1" and 0 <= first[0]["win_rate"] <= 1
+    again = evaluate_json(capsys, trained_run, "--episodes", 6, "--envs", 3, "--policy", "mode")
+    assert again == first[1:]  # same seed, same episodes
+    on_defender = evaluate_json(capsys, trained_run, "--episodes", 2, "--policy", "sample", "--env", "airhockey")
+    assert on_defender[0]["env"] == "dreamscope/AirHockey-v1"
+
+
+def test_errors_name_what_is_wrong(trained_run, tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nowhere"), "--no-progress"]) == 2
+    assert "no such directory; expected a dreamscope run directory" in capsys.readouterr().err
+    (tmp_path / "config.yaml").write_text((trained_run / "config.yaml").read_text())
+    assert main(["evaluate", str(tmp_path), "--no-progress"]) == 2
+    assert "checkpoint.pt: missing" in capsys.readouterr().err
+    for argv, message in ((["--policy", "greedy"], "--policy 'greedy': expected a comma-separated subset of sample, mode"),
+                          (["--episodes", "0"], "--episodes '0': expected an integer ≥ 1"),
+                          (["--env", "Pendulum-v1"], "cannot load the checkpoint with config.yaml's model")):
+        assert main(["evaluate", str(trained_run), "--no-progress", *argv]) == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(DreamscopeError, match="--policy ''"):
+        E.parse_policies("")
