@@ -65,6 +65,8 @@ def test_an_env_without_wins_reports_none():
     assert played["win"] is None and played["length"].tolist() == [5, 5, 5]
     summary = E.summarise("r", 0, "Pendulum-v1", "mode", played)
     assert summary.win_rate is None and summary.score_lo <= summary.score_mean <= summary.score_hi
+    one = E.summarise("r", 0, "Pendulum-v1", "mode", {**played, "score": played["score"][:1]})
+    assert (one.score_lo, one.score_hi) == (-math.inf, math.inf)  # one episode bounds nothing
 
 
 def test_wilson_interval_against_hand_computed_values():

@@ -127,8 +127,7 @@ class Evaluation:
 def summarise(run: str, step: int, env: str, policy: str, played: dict) -> Evaluation:
     from dreamscope.diagnostics.probe import interval
 
-    score = interval(played["score"], 0.95) if len(played["score"]) > 1 else {
-        "mean": float(played["score"][0]), "lo": -math.inf, "hi": math.inf}
+    score = interval(played["score"], 0.95)  # unbounded for a single episode
     wins = played["win"]
     win_rate = win_lo = win_hi = loss_rate = None
     if wins is not None:
