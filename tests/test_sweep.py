@@ -453,3 +453,25 @@ def test_score_trend_reads_the_episodes_after_the_prefill():
     early, rise_p = sweep.score_trend(range(1, 41), [0.0] * 20 + [10.0] + [0.0] * 19, prefill=0)
     assert early == 0.0 and rise_p == pytest.approx(0.5, abs=0.05)
     assert sweep.score_trend([1, 2, 3], [0.0, 1.0, 2.0], prefill=0) == (None, None)
+
+
+def test_score_by_mode_scores_each_trial_on_new_episodes_once(tmp_path, monkeypatch):
+    from dreamscope import evaluate
+
+    args = fast_args(tmp_path, "--score-by", "mode", "--eval-episodes", "3")
+    grid, trials = sweep.plan(args)
+    trial = vars(trials[0])
+    row = sweep.run_trial(trial)  # trained here without Ray
+    (played,) = evaluate.evaluate_run(trial["directory"], ["mode"], 3, 3, evaluate.DEFAULT_SEED)
+    assert row["score"] == pytest.approx(played.score_mean) and row["win_rate"] is None  # Pendulum has no wins
+    logged = sweep.summarise(Path(trial["directory"]))["score"]
+    assert row["score"] != logged  # not the training episodes' score
+    cached = json.loads((Path(trial["directory"]) / "evaluation.json").read_text())
+    assert list(cached) == [f"mode,3 episodes,seed {evaluate.DEFAULT_SEED},step 250"]
+
+    monkeypatch.setattr(evaluate, "evaluate_run", lambda *a, **k: pytest.fail("the cached evaluation was replayed"))
+    assert sweep.report_trial(trial)["score"] == row["score"]
+    result = sweep.collect(args, grid, trials, {trial["name"]: {**row, "status": "done", "seconds": 1.0}})
+    assert result["final_score"] == "mean score of 3 new episodes, the policy's mode (dreamscope evaluate)"
+    with pytest.raises(DreamscopeError, match="--eval-episodes 0: must be at least 1"):
+        sweep.plan(fast_args(tmp_path, "--score-by", "sample", "--eval-episodes", "0"))

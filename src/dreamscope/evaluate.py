@@ -160,7 +160,10 @@ def evaluate_run(run_dir: str | Path, policies: list[str], episodes: int, envs: 
         step = int(torch.load(path / CHECKPOINT, map_location="cpu", weights_only=True)["counters"]["step"])
         results = []
         for policy in policies:
-            played = play(vector_env, AgentPolicy(agent, policy == "sample", device), episodes, seed, advance)
+            # The latent state is sampled even under the mode policy: seed it, without moving the caller's RNG.
+            with torch.random.fork_rng(devices=[torch.device(device)] if device.startswith("cuda") else []):
+                torch.manual_seed(seed)
+                played = play(vector_env, AgentPolicy(agent, policy == "sample", device), episodes, seed, advance)
             results.append(summarise(str(path), step, env_spec, policy, played))
         return results
     finally:

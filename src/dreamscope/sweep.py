@@ -26,11 +26,16 @@ from pathlib import Path
 
 from dreamscope.config import PRESETS, Config, apply_overrides, compose, flatten, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
-from dreamscope.run_files import CHECKPOINT, CONFIG
+from dreamscope.run_files import CHECKPOINT, CONFIG, EVALUATION
 
 #: The share of a run's last `episode/score` points that its final score averages, and of its
 #: first points after the prefill that its early score averages.
 FINAL_FRACTION = 0.2
+#: What a trial's final score is, by --score-by: its logged episodes, or new episodes played from its
+#: checkpoint (`dreamscope evaluate`), whose score does not carry the noise of exploration and learning.
+SCORE_SOURCES = {"training": f"mean of the last {FINAL_FRACTION:.0%} of episode/score points",
+                 "sample": "mean score of {episodes} new episodes, policy sampled (dreamscope evaluate)",
+                 "mode": "mean score of {episodes} new episodes, the policy's mode (dreamscope evaluate)"}
 #: The fewest episode/score points after the prefill from which a score trend is read.
 MIN_TREND_POINTS = 10
 #: A seed's score "rose" when its one-sided rise p is below this.
@@ -76,6 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", metavar="KEY=V[,KEY=V...]",
                         help="the setting the others are compared with (e.g. the control): each other setting's "
                         "seeds' final scores are tested against its seeds' (one-sided Mann–Whitney p)")
+    parser.add_argument("--score-by", choices=list(SCORE_SOURCES), default="training",
+                        help="a trial's final score and win rate: from its logged episodes (training, the default), "
+                        "or from --eval-episodes new episodes played from its checkpoint with the policy sampled "
+                        "(sample) or its mode (mode); cached in the trial's evaluation.json")
+    parser.add_argument("--eval-episodes", type=int, default=200, metavar="N",
+                        help="episodes per trial for --score-by sample or mode (default 200)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED",
                         help="seeds per setting (default: 0)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -192,6 +203,8 @@ class Trial:
     settings: dict[str, str]  # grid keys (raw values as given) and "seed"
     config: dict  # the full flat config, validated
     directory: str  # absolute, so that it means the same on every Ray worker
+    score_by: str = "training"  # --score-by: where its final score comes from
+    eval_episodes: int = 200  # --eval-episodes
 
 
 def base_config(args: argparse.Namespace) -> Config:
@@ -247,6 +260,8 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
     """Every trial, each config validated and each directory checked, before anything starts."""
     if len(set(args.seeds)) != len(args.seeds):
         raise DreamscopeError(f"--seeds {' '.join(map(str, args.seeds))}: a seed is repeated")
+    if args.eval_episodes < 1:
+        raise DreamscopeError(f"--eval-episodes {args.eval_episodes}: must be at least 1")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise DreamscopeError(f"--max-concurrent {args.max_concurrent}: must be at least 1")
     grid = parse_grid(args.grid)
@@ -271,7 +286,8 @@ def plan(args: argparse.Namespace) -> tuple[dict[str, list[str]], list[Trial]]:
         cfg = apply_overrides(apply_overrides(Config(), base), overrides, origin="--grid")
         cfg.run.seed, cfg.run.threads = int(settings["seed"]), 1
         name = trial_name(settings)
-        trials.append(Trial(name, settings, flatten(cfg.to_dict()), str(logdir / name)))
+        trials.append(Trial(name, settings, flatten(cfg.to_dict()), str(logdir / name), args.score_by,
+                            args.eval_episodes))
     check_gpus(args, {t.config["run.device"] for t in trials})
     for trial in trials:
         check_directory(trial)
@@ -347,7 +363,7 @@ def run_trial(spec: dict) -> dict:
     else:
         status = "resumed" if (path / CONFIG).exists() else "trained"
         Trainer(cfg, path, resume=status == "resumed").train(progress=False)
-    return {**summarise(path), "status": status, "seconds": round(time.time() - started, 1)}
+    return {**scored(path, spec), "status": status, "seconds": round(time.time() - started, 1)}
 
 
 def report_trial(spec: dict) -> dict:
@@ -358,11 +374,39 @@ def report_trial(spec: dict) -> dict:
         return {"error": "not started", "status": "missing"}
     step = _checkpoint_step(path / CHECKPOINT) if (path / CHECKPOINT).exists() else 0
     try:
-        summary = summarise(path)
+        summary = scored(path, spec)
     except DreamscopeError as err:
         return {"error": str(err), "status": f"at {step}"}
     status = "done" if step >= spec["config"]["run.steps"] else f"at {step}"
     return {**summary, "status": status, "seconds": None}
+
+
+def scored(path: Path, spec: dict) -> dict:
+    """The trial's summary; with --score-by sample or mode, its score and win rate from new episodes."""
+    row = summarise(path)
+    if spec["score_by"] != "training":
+        played = evaluation(path, spec["score_by"], spec["eval_episodes"]) if (path / CHECKPOINT).exists() else {}
+        row.update(score=played.get("score_mean"), win_rate=played.get("win_rate"))
+    return row
+
+
+def evaluation(path: Path, policy: str, episodes: int) -> dict:
+    """`dreamscope evaluate` of the trial's checkpoint, kept in its evaluation.json per checkpoint step,
+    so that a rerun or a --report does not play the episodes again."""
+    from dreamscope.evaluate import DEFAULT_SEED, evaluate_run
+
+    key = f"{policy},{episodes} episodes,seed {DEFAULT_SEED},step {_checkpoint_step(path / CHECKPOINT)}"
+    try:
+        cache = json.loads((path / EVALUATION).read_text())
+    except (OSError, ValueError):  # none yet, or cut short by a kill: it is only a cache
+        cache = {}
+    if key not in cache:
+        (result,) = evaluate_run(path, [policy], episodes, envs=min(8, episodes), seed=DEFAULT_SEED)
+        cache[key] = asdict(result)
+        tmp = path / (EVALUATION + ".tmp")
+        tmp.write_text(json.dumps(cache, indent=2))
+        os.replace(tmp, path / EVALUATION)
+    return cache[key]
 
 
 def _checkpoint_step(path: Path) -> int:
@@ -563,7 +607,7 @@ def collect(args: argparse.Namespace, grid: dict[str, list[str]], trials: list[T
         group["beats_baseline_p"] = (beats_baseline_p(group["scores"], control)
                                      if control is not None and group["settings"] != baseline else None)
     return {"logdir": str(Path(args.logdir).resolve()), "grid": grid, "seeds": args.seeds,
-            "final_score": f"mean of the last {FINAL_FRACTION:.0%} of episode/score points",
+            "final_score": SCORE_SOURCES[args.score_by].format(episodes=args.eval_episodes),
             "early_score": f"mean of the first {FINAL_FRACTION:.0%} of episode/score points after the prefill",
             "rise_p": "one-sided Mann–Kendall p that episode/score rises after the prefill (small: the agent learned)",
             "rise_p_pooled": f"Fisher's combination of the setting's seeds' rise p (rose: seeds with rise p < {RISE_ALPHA})",
