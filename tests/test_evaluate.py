@@ -91,7 +91,7 @@ def trained_run(tmp_path_factory):
 
 def evaluate_json(capsys, *argv) -> list[dict]:
     assert main(["evaluate", *map(str, argv), "--json", "--no-progress"]) == 0
-    return json.loads(capsys.readouterr().out)
+    return json.loads(capsys.readouterr().out)["evaluations"]
 
 
 def test_a_trained_run_end_to_end(trained_run, capsys):
@@ -117,3 +117,21 @@ def test_errors_name_what_is_wrong(trained_run, tmp_path, capsys):
         assert message in capsys.readouterr().err
     with pytest.raises(DreamscopeError, match="--policy ''"):
         E.parse_policies("")
+
+
+def test_the_report_shows_a_saved_evaluation_escaped(trained_run, tmp_path, capsys):
+    assert main(["evaluate", str(trained_run), "--episodes", "2", "--json", "--no-progress"]) == 0
+    saved = json.loads(capsys.readouterr().out)
+    assert (saved["episodes"], saved["seed"]) == (2, E.DEFAULT_SEED)
+    saved["evaluations"][0]["run"] = "/runs/<img src=x onerror=alert(1)>"  # the table shows the last part
+    (tmp_path / "eval.json").write_text(json.dumps(saved))
+    report = tmp_path / "report.html"
+    assert main(["diagnose", str(trained_run), "--html", str(report), "--evaluation", str(tmp_path / "eval.json")]) == 0
+    page = report.read_text()
+    assert "Evaluation: new episodes from the checkpoint" in page and "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page and page.count("<td>mode</td>") == 1
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text(json.dumps({"evaluations": [{"run": "x"}]}))
+    assert main(["diagnose", str(trained_run), "--html", str(report), "--evaluation", str(tmp_path / "bad.json")]) == 2
+    err = capsys.readouterr().err
+    assert "--evaluation" in err and "incomplete `dreamscope evaluate RUN --json` output" in err

@@ -205,22 +205,42 @@ def _interval(mean: float | None, lo: float | None, hi: float | None, fmt: str) 
     return f"{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
 
 
+def table(results: list[Evaluation]) -> tuple[str, list[str], list[list[str]]]:
+    """Title, column names and cells: one table for the terminal and the HTML report."""
+    envs = {r.env for r in results}
+    one_env = len(envs) == 1
+    title = (f"{results[0].episodes} episodes per run and policy" + (f" on {next(iter(envs))}" if one_env else "")
+             + "; 95 % intervals: Student t for the score, Wilson for the win rate")
+    columns = ["run", "step", *([] if one_env else ["env"]), "policy", "score", "won", "lost", "length", "saturated"]
+    rows = [[Path(r.run).name, str(r.step), *([] if one_env else [r.env]), r.policy,
+             _interval(r.score_mean, r.score_lo, r.score_hi, "+.2f"), _interval(r.win_rate, r.win_lo, r.win_hi, ".0%"),
+             "-" if r.loss_rate is None else f"{r.loss_rate:.0%}", f"{r.length_mean:.0f}", f"{r.saturation:.0%}"]
+            for r in results]
+    return title, columns, rows
+
+
 def render(results: list[Evaluation], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    envs = {r.env for r in results}
-    one_env = len(envs) == 1
-    table = Table(title=f"{results[0].episodes} episodes per run and policy" + (f" on {next(iter(envs))}" if one_env else "")
-                  + "; 95 % intervals: Student t for the score, Wilson for the win rate")
-    columns = ["run", "step", *([] if one_env else ["env"]), "policy", "score", "won", "lost", "length", "saturated"]
+    title, columns, rows = table(results)
+    terminal = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="left" if column in ("run", "env", "policy") else "right")
-    for r in results:
-        table.add_row(Path(r.run).name, str(r.step), *([] if one_env else [r.env]), r.policy,
-                      _interval(r.score_mean, r.score_lo, r.score_hi, "+.2f"), _interval(r.win_rate, r.win_lo, r.win_hi, ".0%"),
-                      "-" if r.loss_rate is None else f"{r.loss_rate:.0%}", f"{r.length_mean:.0f}", f"{r.saturation:.0%}")
-    (console or Console()).print(table)
+        terminal.add_column(column, justify="left" if column in ("run", "env", "policy") else "right")
+    for row in rows:
+        terminal.add_row(*row)
+    (console or Console()).print(terminal)
+
+
+def evaluation_html_section(saved: dict) -> str:
+    """The report's section from `dreamscope evaluate --json` output (every string escaped)."""
+    from dreamscope.report.html import esc, table_html
+
+    title, columns, rows = table([Evaluation(**r) for r in saved["evaluations"]])
+    return ('<section class="evaluation"><h2>Evaluation: new episodes from the checkpoint</h2>'
+            f'<p>{esc(title)}; seed {esc(saved["seed"])}. A mode that scores where the samples do not is learning '
+            'that the entropy hides.</p>'
+            + table_html(columns, ([esc(cell) for cell in row] for row in rows)) + '</section>')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -238,7 +258,8 @@ def run(args: argparse.Namespace) -> int:
             results += evaluate_run(run_dir, policies, episodes, envs, seed, args.env, args.device,
                                     advance=(lambda: bar.advance(task)) if bar else (lambda: None))
     if args.json:
-        print(json.dumps([asdict(r) for r in results], indent=2, ensure_ascii=False))
+        print(json.dumps({"episodes": episodes, "seed": seed, "evaluations": [asdict(r) for r in results]},
+                         indent=2, ensure_ascii=False))
     else:
         render(results)
     return 0

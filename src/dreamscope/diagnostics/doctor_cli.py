@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add the result of `dreamscope probe RUN --json > PROBE_JSON` to the HTML report")
     parser.add_argument("--model-fit", metavar="FIT_JSON",
                         help="add the result of `dreamscope model-fit RUN --json > FIT_JSON` to the HTML report")
+    parser.add_argument("--evaluation", metavar="EVAL_JSON",
+                        help="add the result of `dreamscope evaluate RUN --json > EVAL_JSON` to the HTML report")
 
 
 def parse_map(items: list[str]) -> dict[str, str]:
@@ -81,8 +83,9 @@ def _saved_fragment(path: str, option: str, command: str, key: str, section) -> 
 
 
 def _saved_fragments(args: argparse.Namespace) -> list[str]:
-    """Sections for the report from saved probe / model-fit results."""
+    """Sections for the report from saved probe / model-fit / evaluate results."""
     from dreamscope.diagnostics.model_fit import model_fit_html_section
+    from dreamscope.evaluate import evaluation_html_section
     from dreamscope.diagnostics.probe import probe_html_section
 
     fragments = []
@@ -92,6 +95,9 @@ def _saved_fragments(args: argparse.Namespace) -> list[str]:
     if args.model_fit is not None:
         fragments.append(_saved_fragment(args.model_fit, "--model-fit", "dreamscope model-fit RUN", "dims",
                                          model_fit_html_section))
+    if args.evaluation is not None:
+        fragments.append(_saved_fragment(args.evaluation, "--evaluation", "dreamscope evaluate RUN", "evaluations",
+                                         evaluation_html_section))
     return fragments
 
 
