@@ -135,3 +135,14 @@ def test_the_report_shows_a_saved_evaluation_escaped(trained_run, tmp_path, caps
     assert main(["diagnose", str(trained_run), "--html", str(report), "--evaluation", str(tmp_path / "bad.json")]) == 2
     err = capsys.readouterr().err
     assert "--evaluation" in err and "incomplete `dreamscope evaluate RUN --json` output" in err
+
+
+def test_a_directory_of_runs_stands_for_its_runs(trained_run, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    sweep_dir.mkdir()
+    for name in ("b,seed=1", "a,seed=0"):
+        (sweep_dir / name).symlink_to(trained_run, target_is_directory=True)
+    (sweep_dir / "sweep.csv").write_text("name\n")
+    (sweep_dir / "tune").mkdir()
+    assert E.expand_run_dirs([str(sweep_dir), str(trained_run), str(tmp_path / "nowhere")]) == [
+        str(sweep_dir / "a,seed=0"), str(sweep_dir / "b,seed=1"), str(trained_run), str(tmp_path / "nowhere")]

@@ -170,6 +170,16 @@ def evaluate_run(run_dir: str | Path, policies: list[str], episodes: int, envs: 
         vector_env.close()
 
 
+def expand_run_dirs(paths: list[str]) -> list[str]:
+    """Each path, or for a directory that is not a run but holds runs (a sweep's --logdir) those runs, sorted."""
+    expanded = []
+    for path in map(Path, paths):
+        runs = sorted(str(child) for child in path.iterdir() if (child / CONFIG).is_file()) if (
+            path.is_dir() and not (path / CONFIG).exists()) else []
+        expanded += runs or [str(path)]
+    return expanded
+
+
 # --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
@@ -177,7 +187,8 @@ def evaluate_run(run_dir: str | Path, policies: list[str], episodes: int, envs: 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
-                        help="run directories with config.yaml and checkpoint.pt (or their checkpoint.pt)")
+                        help="run directories with config.yaml and checkpoint.pt (or their checkpoint.pt), or a "
+                        "directory of runs such as a sweep's --logdir")
     parser.add_argument("--episodes", metavar="N", default="100", help="episodes per run and policy (default 100)")
     parser.add_argument("--policy", default="sample,mode",
                         help=f"comma-separated: {', '.join(POLICIES)} (default both)")
@@ -249,10 +260,11 @@ def run(args: argparse.Namespace) -> int:
     seed = int_option("--seed", args.seed, 0)
     policies = parse_policies(args.policy)
     bar = progress_bar(not args.no_progress and not args.json, "evaluate")
+    run_dirs = expand_run_dirs(args.run_dirs)
     results: list[Evaluation] = []
     with bar or contextlib.nullcontext():
-        task = bar.add_task("", total=len(args.run_dirs) * len(policies) * episodes, what="") if bar else None
-        for run_dir in args.run_dirs:
+        task = bar.add_task("", total=len(run_dirs) * len(policies) * episodes, what="") if bar else None
+        for run_dir in run_dirs:
             if bar:
                 bar.update(task, what=Path(run_dir).name)
             results += evaluate_run(run_dir, policies, episodes, envs, seed, args.env, args.device,
