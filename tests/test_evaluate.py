@@ -63,9 +63,9 @@ def test_an_env_without_wins_reports_none():
                                     autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
     played = E.play(envs, lambda obs, first: np.zeros((len(obs), 1), np.float32), episodes=3, seed=0)
     assert played["win"] is None and played["length"].tolist() == [5, 5, 5]
-    summary = E.summarise("r", 0, "Pendulum-v1", "mode", played)
+    summary = E.summarise("r", 0, "Pendulum-v1", 1, "mode", played)
     assert summary.win_rate is None and summary.score_lo <= summary.score_mean <= summary.score_hi
-    one = E.summarise("r", 0, "Pendulum-v1", "mode", {**played, "score": played["score"][:1]})
+    one = E.summarise("r", 0, "Pendulum-v1", 1, "mode", {**played, "score": played["score"][:1]})
     assert (one.score_lo, one.score_hi) == (-math.inf, math.inf)  # one episode bounds nothing
 
 
@@ -146,3 +146,28 @@ def test_a_directory_of_runs_stands_for_its_runs(trained_run, tmp_path):
     (sweep_dir / "tune").mkdir()
     assert E.expand_run_dirs([str(sweep_dir), str(trained_run), str(tmp_path / "nowhere")]) == [
         str(sweep_dir / "a,seed=0"), str(sweep_dir / "b,seed=1"), str(trained_run), str(tmp_path / "nowhere")]
+
+
+def test_reference_policies_put_scores_on_a_scale(capsys):
+    bang = E.reference_policy("bang-bang", 4, seed=0)(np.zeros((500, 22), np.float32), np.ones(500, bool))
+    assert set(np.unique(bang)) == {-1.0, 1.0} and abs((bang > 0).mean() - 0.5) < 0.03
+    rows = {r["run"]: r for r in evaluate_json(capsys, "--reference", "random", "--reference",
+                                               "dreamscope.envs.airhockey:chase_policy", "--env", "airhockey-idle",
+                                               "--episodes", 20, "--envs", 4)}
+    chase, random = rows["dreamscope.envs.airhockey:chase_policy"], rows["random"]
+    # The hand-written chase policy wins most episodes against the still paddle (70% over many); random play few.
+    assert chase["win_rate"] > 0.4 > random["win_rate"] and chase["score_mean"] > random["score_mean"] + 3
+    assert (chase["policy"], chase["step"], chase["env"]) == ("reference", 0, "dreamscope/AirHockeyIdle-v1")
+    assert random["saturation"] < 0.05  # uniform actions rarely pass |a| > 0.99
+
+
+def test_references_play_the_runs_env_and_bad_ones_fail_first(trained_run, capsys):
+    rows = evaluate_json(capsys, trained_run, "--policy", "mode", "--reference", "bang-bang", "--episodes", 2)
+    assert [(r["policy"], r["env"]) for r in rows] == [("mode", "dreamscope/AirHockeyIdle-v1"),
+                                                       ("reference", "dreamscope/AirHockeyIdle-v1")]
+    assert rows[1]["saturation"] == 1.0
+    for argv, message in (([str(trained_run), "--reference", "greedy"], "--reference 'greedy': accepted: random, bang-bang"),
+                          ([str(trained_run), "--reference", "nowhere:policy"], "--reference='nowhere:policy': No module"),
+                          (["--reference", "random"], "expected RUN_DIR (one or more), or --reference SPEC with --env")):
+        assert main(["evaluate", *argv, "--no-progress"]) == 2
+        assert message in capsys.readouterr().err

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass
@@ -109,8 +110,9 @@ class AgentPolicy:
 @dataclass
 class Evaluation:
     run: str
-    step: int  # agent steps the checkpoint was trained for
+    step: int  # agent steps the checkpoint was trained for (0 for a reference policy)
     env: str
+    action_repeat: int
     policy: str
     episodes: int
     score_mean: float
@@ -124,7 +126,7 @@ class Evaluation:
     loss_rate: float | None
 
 
-def summarise(run: str, step: int, env: str, policy: str, played: dict) -> Evaluation:
+def summarise(run: str, step: int, env: str, action_repeat: int, policy: str, played: dict) -> Evaluation:
     from dreamscope.diagnostics.probe import interval
 
     score = interval(played["score"], 0.95)  # unbounded for a single episode
@@ -134,7 +136,7 @@ def summarise(run: str, step: int, env: str, policy: str, played: dict) -> Evalu
         won = int((wins > 0).sum())
         win_rate, loss_rate = won / len(wins), float((wins < 0).mean())
         win_lo, win_hi = wilson_interval(won, len(wins))
-    return Evaluation(run, step, env, policy, len(played["score"]), score["mean"], score["lo"], score["hi"],
+    return Evaluation(run, step, env, action_repeat, policy, len(played["score"]), score["mean"], score["lo"], score["hi"],
                       float(played["length"].mean()), played["saturation"], win_rate, win_lo, win_hi, loss_rate)
 
 
@@ -164,10 +166,41 @@ def evaluate_run(run_dir: str | Path, policies: list[str], episodes: int, envs: 
             with torch.random.fork_rng(devices=[torch.device(device)] if device.startswith("cuda") else []):
                 torch.manual_seed(seed)
                 played = play(vector_env, AgentPolicy(agent, policy == "sample", device), episodes, seed, advance)
-            results.append(summarise(str(path), step, env_spec, policy, played))
+            results.append(summarise(str(path), step, env_spec, cfg.run.action_repeat, policy, played))
         return results
     finally:
         vector_env.close()
+
+
+def reference_policy(spec: str, action_dim: int, seed: int) -> Policy:
+    """A policy without a checkpoint, to put a run's score on a scale: ``random`` (uniform actions),
+    ``bang-bang`` (uniform signs, where a tanh policy with σ at its clamp tends) or a scripted
+    ``module:function`` of one observation (``dreamscope.envs.airhockey:chase_policy``)."""
+    from dreamscope.train import load_prefill_policy
+
+    rng = np.random.default_rng(seed)
+    if spec == "bang-bang":
+        return lambda obs, is_first: rng.choice(np.float32([-1.0, 1.0]), (len(obs), action_dim))
+    if spec != "random" and ":" not in spec:
+        raise DreamscopeError(f"--reference {spec!r}: accepted: random, bang-bang, or module:function "
+                              "(e.g. dreamscope.envs.airhockey:chase_policy)")
+    act = load_prefill_policy(spec, action_dim, option="--reference")
+    return lambda obs, is_first: act(obs, rng)
+
+
+def evaluate_reference(spec: str, episodes: int, envs: int, seed: int, env: str, action_repeat: int = 1,
+                       advance: Callable[[], None] = lambda: None) -> Evaluation:
+    """The episodes a run is evaluated on (same env, seed and count), played by a reference policy."""
+    from dreamscope.envs.factory import make_vector_env, resolve_env_id
+
+    env_spec = resolve_env_id(env)
+    vector_env = make_vector_env(env_spec, envs, seed, action_repeat)
+    try:
+        policy = reference_policy(spec, int(np.prod(vector_env.single_action_space.shape)), seed)
+        played = play(vector_env, policy, episodes, seed, advance)
+    finally:
+        vector_env.close()
+    return summarise(spec, 0, env_spec, action_repeat, "reference", played)
 
 
 def expand_run_dirs(paths: list[str]) -> list[str]:
@@ -186,12 +219,15 @@ def expand_run_dirs(paths: list[str]) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+    parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR",
                         help="run directories with config.yaml and checkpoint.pt (or their checkpoint.pt), or a "
                         "directory of runs such as a sweep's --logdir")
     parser.add_argument("--episodes", metavar="N", default="100", help="episodes per run and policy (default 100)")
     parser.add_argument("--policy", default="sample,mode",
                         help=f"comma-separated: {', '.join(POLICIES)} (default both)")
+    parser.add_argument("--reference", action="append", default=[], metavar="SPEC",
+                        help="also play the same episodes with a policy that has no checkpoint: random, bang-bang, "
+                        "or module:function (e.g. dreamscope.envs.airhockey:chase_policy); repeatable")
     parser.add_argument("--envs", metavar="K", default="8", help="envs stepped together (default 8)")
     parser.add_argument("--env", metavar="SPEC", help="evaluate on another env with the same observation and "
                         "action sizes, e.g. airhockey for a policy trained on airhockey-idle (default: the run's)")
@@ -223,7 +259,7 @@ def table(results: list[Evaluation]) -> tuple[str, list[str], list[list[str]]]:
     title = (f"{results[0].episodes} episodes per run and policy" + (f" on {next(iter(envs))}" if one_env else "")
              + "; 95 % intervals: Student t for the score, Wilson for the win rate")
     columns = ["run", "step", *([] if one_env else ["env"]), "policy", "score", "won", "lost", "length", "saturated"]
-    rows = [[Path(r.run).name, str(r.step), *([] if one_env else [r.env]), r.policy,
+    rows = [[Path(r.run).name, "-" if r.policy == "reference" else str(r.step), *([] if one_env else [r.env]), r.policy,
              _interval(r.score_mean, r.score_lo, r.score_hi, "+.2f"), _interval(r.win_rate, r.win_lo, r.win_hi, ".0%"),
              "-" if r.loss_rate is None else f"{r.loss_rate:.0%}", f"{r.length_mean:.0f}", f"{r.saturation:.0%}"]
             for r in results]
@@ -240,7 +276,10 @@ def render(results: list[Evaluation], console=None) -> None:
         terminal.add_column(column, justify="left" if column in ("run", "env", "policy") else "right")
     for row in rows:
         terminal.add_row(*row)
-    (console or Console()).print(terminal)
+    console = console or Console()
+    if not console.is_terminal:  # a log or a pipe: whole cells rather than 80 columns
+        console.width = max(console.width, 160)
+    console.print(terminal)
 
 
 def evaluation_html_section(saved: dict) -> str:
@@ -260,15 +299,28 @@ def run(args: argparse.Namespace) -> int:
     seed = int_option("--seed", args.seed, 0)
     policies = parse_policies(args.policy)
     bar = progress_bar(not args.no_progress and not args.json, "evaluate")
+    if not args.run_dirs and not (args.reference and args.env):
+        raise DreamscopeError("expected RUN_DIR (one or more), or --reference SPEC with --env SPEC to play "
+                              "only reference policies")
+    for spec in args.reference:  # a misspelt reference fails now, not after the runs' episodes
+        reference_policy(spec, action_dim=1, seed=0)
     run_dirs = expand_run_dirs(args.run_dirs)
     results: list[Evaluation] = []
     with bar or contextlib.nullcontext():
         task = bar.add_task("", total=len(run_dirs) * len(policies) * episodes, what="") if bar else None
+        advance = (lambda: bar.advance(task)) if bar else (lambda: None)
         for run_dir in run_dirs:
             if bar:
                 bar.update(task, what=Path(run_dir).name)
-            results += evaluate_run(run_dir, policies, episodes, envs, seed, args.env, args.device,
-                                    advance=(lambda: bar.advance(task)) if bar else (lambda: None))
+            results += evaluate_run(run_dir, policies, episodes, envs, seed, args.env, args.device, advance)
+        # The references play each env the runs were evaluated on, with their action repeat.
+        targets = list(dict.fromkeys((r.env, r.action_repeat) for r in results)) or [(args.env, 1)]
+        if bar:
+            bar.update(task, total=bar.tasks[0].total + len(targets) * len(args.reference) * episodes)
+        for (env_spec, repeat), spec in itertools.product(targets, args.reference):
+            if bar:
+                bar.update(task, what=spec)
+            results.append(evaluate_reference(spec, episodes, envs, seed, env_spec, repeat, advance))
     if args.json:
         print(json.dumps({"episodes": episodes, "seed": seed, "evaluations": [asdict(r) for r in results]},
                          indent=2, ensure_ascii=False))

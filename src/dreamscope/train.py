@@ -90,7 +90,7 @@ def _check_device(name: str) -> None:
         raise DreamscopeError(f"run.device={name!r}: dreamscope runs on cpu or cuda")
 
 
-def load_prefill_policy(spec: str, action_dim: int):
+def load_prefill_policy(spec: str, action_dim: int, option: str = "run.prefill_policy"):
     """The policy that fills the replay before training, as ``(obs batch, rng) -> actions``:
     ``random`` (uniform actions, the official prefill) or ``module:function``, a function of one
     observation that returns an action in [-1, 1] -- a scripted player whose episodes show the
@@ -100,18 +100,18 @@ def load_prefill_policy(spec: str, action_dim: int):
     module_name, _, attr = spec.partition(":")
     accepted = "accepted: random, or module:function (e.g. dreamscope.envs.airhockey:chase_policy)"
     if not module_name or not attr:
-        raise DreamscopeError(f"run.prefill_policy={spec!r}; {accepted}")
+        raise DreamscopeError(f"{option}={spec!r}; {accepted}")
     try:
         policy = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
-        raise DreamscopeError(f"run.prefill_policy={spec!r}: {err}; {accepted}") from None
+        raise DreamscopeError(f"{option}={spec!r}: {err}; {accepted}") from None
     if not callable(policy):
-        raise DreamscopeError(f"run.prefill_policy={spec!r} is not a function; {accepted}")
+        raise DreamscopeError(f"{option}={spec!r} is not a function; {accepted}")
 
     def act(obs, rng):
         actions = np.stack([np.asarray(policy(o), dtype=np.float32) for o in obs])
         if actions.shape != (len(obs), action_dim):
-            raise DreamscopeError(f"run.prefill_policy={spec!r} returned actions of shape {actions.shape[1:]}; "
+            raise DreamscopeError(f"{option}={spec!r} returned actions of shape {actions.shape[1:]}; "
                                   f"this env needs ({action_dim},)")
         return np.clip(actions, -1.0, 1.0)
 
