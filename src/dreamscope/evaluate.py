@@ -2,11 +2,12 @@
 
 A run's logged episode/score is what the exploring policy earned while it was learning, a
 few dozen episodes per log interval. This plays a fixed number of new episodes from the
-checkpoint, with the sampled policy (what training sees) and the deterministic one (the
-mode): a policy whose mode scores well while its samples do not has learned something that
-its entropy hides. Each env plays a fixed share of the episodes, so that short episodes
-(goals end them) are not over-counted, as they are when the first N episodes to finish
-are taken.
+checkpoint, with the sampled policy (what training sees) and its mode (the most likely
+action; the latent state is still sampled): a policy whose mode scores well while its
+samples do not has learned something that its entropy hides. Reference policies (random,
+bang-bang, scripted) play the same episodes to put the scores on a scale. Each env plays a
+fixed share of the episodes, so that short episodes (goals end them) are not over-counted,
+as they are when the first N episodes to finish are taken.
 """
 
 from __future__ import annotations
@@ -224,7 +225,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "directory of runs such as a sweep's --logdir")
     parser.add_argument("--episodes", metavar="N", default="100", help="episodes per run and policy (default 100)")
     parser.add_argument("--policy", default="sample,mode",
-                        help=f"comma-separated: {', '.join(POLICIES)} (default both)")
+                        help="comma-separated: " + ", ".join(f"{k} ({v})" for k, v in POLICIES.items())
+                        + " (default both)")
     parser.add_argument("--reference", action="append", default=[], metavar="SPEC",
                         help="also play the same episodes with a policy that has no checkpoint: random, bang-bang, "
                         "or module:function (e.g. dreamscope.envs.airhockey:chase_policy); repeatable")
