@@ -161,13 +161,38 @@ def test_reference_policies_put_scores_on_a_scale(capsys):
     assert random["saturation"] < 0.05  # uniform actions rarely pass |a| > 0.99
 
 
-def test_references_play_the_runs_env_and_bad_ones_fail_first(trained_run, capsys):
-    rows = evaluate_json(capsys, trained_run, "--policy", "mode", "--reference", "bang-bang", "--episodes", 2)
+def test_references_play_the_runs_env_and_bad_ones_fail_first(trained_run, capsys, tmp_path):
+    plot = tmp_path / "evaluation.png"
+    rows = evaluate_json(capsys, trained_run, "--policy", "mode", "--reference", "bang-bang", "--episodes", 2,
+                         "--plot", plot)
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [(r["policy"], r["env"]) for r in rows] == [("mode", "dreamscope/AirHockeyIdle-v1"),
                                                        ("reference", "dreamscope/AirHockeyIdle-v1")]
     assert rows[1]["saturation"] == 1.0
     for argv, message in (([str(trained_run), "--reference", "greedy"], "--reference 'greedy': accepted: random, bang-bang"),
                           ([str(trained_run), "--reference", "nowhere:policy"], "--reference='nowhere:policy': No module"),
-                          (["--reference", "random"], "expected RUN_DIR (one or more), or --reference SPEC with --env")):
+                          (["--reference", "random"], "expected RUN_DIR (one or more), or --reference SPEC with --env"),
+                          ([str(trained_run), "--plot", str(tmp_path / "eval.txt")],
+                           "unknown image format .txt; expected a file ending in one of"),
+                          ([str(trained_run), "--plot", str(tmp_path / "nowhere" / "eval.png")],
+                           "cannot write plot " + str(tmp_path / "nowhere" / "eval.png") + ": directory")):
         assert main(["evaluate", *argv, "--no-progress"]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_the_plot_draws_each_interval_where_the_table_says(tmp_path):
+    def row(run, policy, score, win):
+        return E.Evaluation(run, 100, "env", 1, policy, 10, *score, 150.0, 0.1, *win)
+
+    results = [row("runs/a,seed=0", "sample", (1.0, 0.2, 1.8), (0.3, 0.1, 0.6, 0.2)),
+               row("runs/a,seed=0", "mode", (2.0, -math.inf, math.inf), (None, None, None, None)),  # one episode
+               row("random", "reference", (-0.1, -0.5, 0.3), (0.05, 0.01, 0.2, 0.1))]
+    ax_score, ax_win = E.plot_figure(results, seed=7).axes
+    assert {t.get_text(): t.get_position()[1] for t in ax_score.get_yticklabels()} == {
+        "a,seed=0 · sample": 2, "a,seed=0 · mode": 1, "random · reference": 0}  # the table's order, top down
+    bars = [np.round(c.lines[2][0].get_segments()[0], 9).tolist() if c.lines[2] else None for c in ax_score.containers]
+    assert bars == [[[0.2, 2.0], [1.8, 2.0]], None, [[-0.5, 0.0], [0.3, 0.0]]]  # unbounded: the point alone
+    assert [c.lines[0].get_xdata()[0] for c in ax_win.containers] == [0.3, 0.05]  # no win rate, no point
+    dotted = {ax: [line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"]
+              for ax in (ax_score, ax_win)}
+    assert dotted == {ax_score: [-0.1], ax_win: [0.05]}  # the reference's mean through its panel

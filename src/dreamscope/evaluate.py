@@ -237,6 +237,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seed of the evaluation episodes (default {DEFAULT_SEED}, apart from training's)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--plot", metavar="FILE", help="also draw score and won/lost share with their intervals, "
+                        "one row per run and policy, references as lines, to this .png, .svg or .pdf file "
+                        "(replaced if it exists)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -284,6 +287,68 @@ def render(results: list[Evaluation], console=None) -> None:
     console.print(terminal)
 
 
+POLICY_COLOURS = {"sample": "tab:blue", "mode": "tab:orange", "reference": "0.45"}
+
+
+def _interval_bar(ax, y: float, mean: float, lo: float, hi: float, colour: str, label: str | None = None) -> None:
+    """A point with its interval; an unbounded interval (one episode) as the point alone."""
+    bounded = math.isfinite(lo) and math.isfinite(hi)
+    ax.errorbar(mean, y, xerr=[[mean - lo], [hi - mean]] if bounded else None, fmt="o", color=colour, capsize=3,
+                label=label)
+
+
+def plot_figure(results: list[Evaluation], seed: int):
+    """Score and won/lost share per run and policy, each with its 95 % interval, one row each; the
+    reference policies' means run through both panels as dotted lines, so where a checkpoint
+    lies between random play and a scripted player is seen at a glance."""
+    from matplotlib.figure import Figure
+
+    one_env = len({r.env for r in results}) == 1
+    labels = [f"{Path(r.run).name} · {r.policy}" + ("" if one_env else f" · {r.env}") for r in results]
+    fig = Figure(figsize=(11, 1.2 + 0.32 * len(results)))
+    ax_score, ax_win = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    rows = np.arange(len(results))[::-1]  # the table's first row on top
+    for y, r in zip(rows, results):
+        colour = POLICY_COLOURS.get(r.policy, "black")
+        _interval_bar(ax_score, y, r.score_mean, r.score_lo, r.score_hi, colour)
+        if r.win_rate is not None:
+            _interval_bar(ax_win, y, r.win_rate, r.win_lo, r.win_hi, colour, label="won" if y == rows[0] else None)
+            ax_win.plot(r.loss_rate, y, marker="x", color=colour, linestyle="none",
+                        label="lost" if y == rows[0] else None)
+        if r.policy == "reference":
+            ax_score.axvline(r.score_mean, color=colour, linestyle=":", linewidth=1)
+            if r.win_rate is not None:
+                ax_win.axvline(r.win_rate, color=colour, linestyle=":", linewidth=1)
+    ax_score.axvline(0, color="black", linewidth=0.6)
+    ax_score.set_yticks(rows, labels, fontsize=8)
+    ax_score.set_xlabel("score per episode (mean, 95 % Student t interval)", fontsize=8)
+    ax_win.set_xlabel("share of episodes won (95 % Wilson interval) and lost (x)", fontsize=8)
+    ax_win.set_xlim(0, 1)
+    for ax in (ax_score, ax_win):
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=8)
+    if ax_win.get_legend_handles_labels()[0]:
+        ax_win.legend(fontsize=8, loc="lower right")
+    envs = f" on {results[0].env}" if one_env else ""
+    fig.suptitle(f"{results[0].episodes} new episodes per row{envs}, seed {seed}; "
+                 "blue: sampled, orange: mode, grey: reference (dotted: its mean)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def check_plot_path(path: str) -> None:
+    """A plot path whose directory exists and whose suffix names a format matplotlib writes."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    from dreamscope.report.html import check_writable
+
+    check_writable(path, "plot", "evaluation.png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lower().lstrip(".") not in formats:
+        raise DreamscopeError(f"--plot {path}: unknown image format {Path(path).suffix or '(no suffix)'}; "
+                              f"expected a file ending in one of {', '.join('.' + f for f in sorted(formats))}")
+
+
 def evaluation_html_section(saved: dict) -> str:
     """The report's section from `dreamscope evaluate --json` output (every string escaped)."""
     from dreamscope.report.html import esc, table_html
@@ -304,8 +369,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.run_dirs and not (args.reference and args.env):
         raise DreamscopeError("expected RUN_DIR (one or more), or --reference SPEC with --env SPEC to play "
                               "only reference policies")
-    for spec in args.reference:  # a misspelt reference fails now, not after the runs' episodes
+    for spec in args.reference:  # a misspelt reference or plot path fails now, not after the runs' episodes
         reference_policy(spec, action_dim=1, seed=0)
+    if args.plot is not None:
+        check_plot_path(args.plot)
     run_dirs = expand_run_dirs(args.run_dirs)
     results: list[Evaluation] = []
     with bar or contextlib.nullcontext():
@@ -328,5 +395,7 @@ def run(args: argparse.Namespace) -> int:
                          indent=2, ensure_ascii=False))
     else:
         render(results)
+    if args.plot is not None:
+        plot_figure(results, seed).savefig(args.plot, dpi=120)
     return 0
 

@@ -152,14 +152,14 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
     return "\n".join(parts)
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """The report path, if its directory exists and it is not itself a directory; else a DreamscopeError."""
+def check_writable(path: str | os.PathLike, what: str = "report", example: str = "report.html") -> Path:
+    """The output path, if its directory exists and it is not itself a directory; else a DreamscopeError."""
     target = Path(path)
     if not target.parent.is_dir():
-        raise DreamscopeError(f"cannot write report {target}: directory {target.parent} does not exist")
+        raise DreamscopeError(f"cannot write {what} {target}: directory {target.parent} does not exist")
     if target.is_dir():
-        raise DreamscopeError(f"cannot write report {target}: it is a directory; "
-                              f"name a file such as {target / 'report.html'}")
+        raise DreamscopeError(f"cannot write {what} {target}: it is a directory; "
+                              f"name a file such as {target / example}")
     return target
 
 
