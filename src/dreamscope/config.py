@@ -120,7 +120,7 @@ class RunConfig:
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
     compile: bool = False  # torch.compile the RSSM step
-    precision: str = "float32"  # float32 | bfloat16: compute dtype of the imagination rollout (actor.grad=reinforce)
+    precision: str = "float32"  # auto | float32 | bfloat16: the update's matrix products (auto: bfloat16 where native)
 
 
 @dataclass
@@ -157,7 +157,7 @@ _CHOICES = {
     "behavior.continuation": ("prob", "threshold"),
     "run.reward_smoothing": ("none", "gaussian", "uniform", "ema"),
     "optim.optimizer": ("laprop", "adam"),
-    "run.precision": ("float32", "bfloat16"),
+    "run.precision": ("auto", "float32", "bfloat16"),
 }
 
 #: Numeric keys that may be negative; every other number must be >= 0.

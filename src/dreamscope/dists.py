@@ -12,6 +12,7 @@ Two entropies matter for a continuous policy and they are easy to confuse:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -100,7 +101,16 @@ class TwoHot:
     def __init__(self, logits: torch.Tensor, bins: torch.Tensor):
         self.logits = logits
         self.bins = bins.to(logits.device)
-        self.probs = torch.softmax(logits.float(), -1)
+
+    # Both computed on first use and kept: the critic's loss scores two targets against one
+    # log-softmax, and a head that is only trained never needs its probabilities.
+    @functools.cached_property
+    def probs(self) -> torch.Tensor:
+        return torch.softmax(self.logits.float(), -1)
+
+    @functools.cached_property
+    def log_probs(self) -> torch.Tensor:
+        return torch.log_softmax(self.logits.float(), -1)
 
     def mean(self) -> torch.Tensor:
         # Pair each positive bin with its mirror: uniform probabilities over the symmetric
@@ -112,7 +122,7 @@ class TwoHot:
     def loss(self, target: torch.Tensor) -> torch.Tensor:
         """Cross-entropy to the two-hot encoding of ``target`` (same shape as ``mean()``)."""
         below, above, w_above = _twohot_neighbours(target, self.bins)
-        logp = torch.log_softmax(self.logits.float(), -1)
+        logp = self.log_probs
         lp_below = logp.gather(-1, below.unsqueeze(-1)).squeeze(-1)
         lp_above = logp.gather(-1, above.unsqueeze(-1)).squeeze(-1)
         return -((1.0 - w_above) * lp_below + w_above * lp_above)

@@ -9,10 +9,10 @@ from torch import nn
 
 from dreamscope.agent.behavior import ActorCritic, sample_action
 from dreamscope.agent.optim import Optimizer
+from dreamscope.agent.precision import compute_dtype
 from dreamscope.agent.world_model import Latent, WorldModel
 from dreamscope.config import Config
 from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics, reward_metrics
-from dreamscope.errors import DreamscopeError
 
 
 class Agent(nn.Module):
@@ -21,18 +21,14 @@ class Agent(nn.Module):
         self.cfg = cfg
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.wm = WorldModel(cfg.world_model, obs_dim, action_dim)
-        if cfg.run.precision != "float32" and cfg.actor.grad == "backprop":
-            raise DreamscopeError(f"run.precision={cfg.run.precision} lowers the precision of the no-gradient "
-                                  "rollout of actor.grad=reinforce; with actor.grad=backprop use run.precision=float32")
-        self.ac = ActorCritic(cfg.behavior, cfg.actor, cfg.critic, self.wm.feat_dim, action_dim,
-                              rollout_dtype=getattr(torch, cfg.run.precision))
+        self.ac = ActorCritic(cfg.behavior, cfg.actor, cfg.critic, self.wm.feat_dim, action_dim)
         self.model_params = list(self.wm.parameters()) + list(self.ac.critic.net.parameters())
         self.actor_params = list(self.ac.actor.parameters())
         self.opt = Optimizer(self.model_params + self.actor_params, cfg.optim)
         self.gradient_signals = GradientSignals()
         self.updates = 0
         if cfg.run.compile:  # the recurrent steps run 64 + 15 times per update: fuse their small ops
-            self.wm.rssm.obs_step = torch.compile(self.wm.rssm.obs_step, dynamic=False)
+            self.wm.rssm.filter_step = torch.compile(self.wm.rssm.filter_step, dynamic=False)
             self.ac.policy_step = torch.compile(self.ac.policy_step, dynamic=False)
 
     # ----------------------------------------------------------------------------- acting
@@ -53,17 +49,23 @@ class Agent(nn.Module):
     def train_step(self, batch: dict[str, torch.Tensor], measure: bool = False) -> dict[str, float]:
         """One update of world model, actor and critic; with ``measure`` also the entropy signals."""
         self.train()
-        wm_loss, post, wm_metrics, reward_dist = self.wm.loss(batch)
-        start = Latent(post.deter.reshape(-1, post.deter.shape[-1]), post.stoch.reshape(-1, *post.stoch.shape[2:])).detach()
-        start_cont = 1.0 - batch["is_terminal"].float().reshape(-1)
-        imag = self.ac.imagine(self.wm, start, start_cont)
-        out = self.ac.loss(imag)
-        critic_loss = out.critic_loss
-        replay_scale = self.cfg.critic.replay_loss
-        if replay_scale > 0:
-            boot = out.returns[0].reshape(batch["reward"].shape)  # the imagined return from each replayed row
-            replay_critic = self.ac.replay_critic_loss(post.feat(), batch, boot)
-            critic_loss = critic_loss + replay_scale * replay_critic
+        device = batch["obs"].device.type
+        dtype = compute_dtype(self.cfg.run.precision, device)
+        # Forward passes in ``dtype`` (matrix products; the distributions, losses, return normaliser
+        # and two-hot targets stay float32); backward and the optimiser on the float32 weights.
+        with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+            wm_loss, post, wm_metrics, reward_dist = self.wm.loss(batch)
+            start = Latent(post.deter.reshape(-1, post.deter.shape[-1]),
+                           post.stoch.reshape(-1, *post.stoch.shape[2:])).detach()
+            start_cont = 1.0 - batch["is_terminal"].float().reshape(-1)
+            imag = self.ac.imagine(self.wm, start, start_cont)
+            out = self.ac.loss(imag)
+            critic_loss = out.critic_loss
+            replay_scale = self.cfg.critic.replay_loss
+            if replay_scale > 0:
+                boot = out.returns[0].reshape(batch["reward"].shape)  # the imagined return from each replayed row
+                replay_critic = self.ac.replay_critic_loss(post.feat(), batch, boot)
+                critic_loss = critic_loss + replay_scale * replay_critic
         metrics: dict[str, float] = {}
         signal_seconds = 0.0
         if measure:

@@ -28,7 +28,7 @@ class Actor(nn.Module):
         self.net = nn.Sequential(mlp(feat_dim, cfg.units, cfg.layers), output_layer(cfg.units, 2 * action_dim, cfg.outscale))
 
     def forward(self, feat: torch.Tensor) -> BoundedNormal | TanhNormal:
-        mean, std_raw = self.net(feat).chunk(2, -1)
+        mean, std_raw = self.net(feat).float().chunk(2, -1)  # the distribution in float32 under autocast
         c = self.cfg
         if c.dist == "bounded_normal":
             return BoundedNormal(mean, std_raw, c.std_min, c.std_max)
@@ -173,15 +173,13 @@ class BehaviorOutput:
 
 class ActorCritic(nn.Module):
     def __init__(self, cfg: BehaviorConfig, actor_cfg: ActorConfig, critic_cfg: CriticConfig, feat_dim: int,
-                 action_dim: int, rollout_dtype: torch.dtype = torch.float32):
+                 action_dim: int):
         super().__init__()
         self.cfg = cfg
         self.actor = Actor(actor_cfg, feat_dim, action_dim)
         self.critic = Critic(critic_cfg, feat_dim)
         self.retnorm = ReturnNorm(cfg)
         self.entropy_control = EntropyControl(actor_cfg, action_dim)
-        self.rollout_dtype = rollout_dtype
-        self._rollout_copies: tuple[nn.Module, nn.Module] | None = None  # a tuple: not submodules, never saved
 
     @property
     def gamma(self) -> float:
@@ -199,21 +197,6 @@ class ActorCritic(nn.Module):
         nxt = rssm.img_step(state, action)
         return feat, action, raw, nxt.deter, nxt.stoch
 
-    def rollout_modules(self, wm) -> tuple[nn.Module, Actor]:
-        """The RSSM and actor a no-gradient rollout runs: the float32 modules themselves, or, at
-        ``run.precision=bfloat16``, copies in that dtype refreshed from them on every call (the
-        official code computes in bfloat16; here the heads, losses and gradients stay float32)."""
-        if self.rollout_dtype == torch.float32:
-            return wm.rssm, self.actor
-        sources = (wm.rssm, self.actor)
-        if self._rollout_copies is None:
-            self._rollout_copies = tuple(copy.deepcopy(m).to(self.rollout_dtype) for m in sources)
-        with torch.no_grad():
-            for low, source in zip(self._rollout_copies, sources):
-                for p_low, p in zip(low.parameters(), source.parameters()):
-                    p_low.copy_(p)
-        return self._rollout_copies
-
     def imagine(self, wm, start: Latent, start_cont: torch.Tensor) -> Imagination:
         """Roll the policy out in the world model for ``imag_horizon`` steps from ``start``.
 
@@ -222,18 +205,19 @@ class ActorCritic(nn.Module):
         with ``actor.grad=backprop`` the reparameterised samples carry the gradient.
         """
         backprop = self.actor.cfg.grad == "backprop"
-        rssm, actor = (wm.rssm, self.actor) if backprop else self.rollout_modules(wm)
         with torch.set_grad_enabled(backprop and torch.is_grad_enabled()):
-            deter, stoch = start.deter.to(next(rssm.parameters()).dtype), start.stoch
+            deter, stoch = start.deter, start.stoch
+            if torch.is_autocast_enabled(deter.device.type):  # the state in the compute dtype, as the official
+                deter = deter.to(torch.get_autocast_dtype(deter.device.type))
             feats, actions, raws = [], [], []
             for _ in range(self.cfg.imag_horizon):
-                feat, action, raw, deter, stoch = self.policy_step(rssm, actor, deter, stoch)
+                feat, action, raw, deter, stoch = self.policy_step(wm.rssm, self.actor, deter, stoch)
                 feats.append(feat)
                 actions.append(action)
                 raws.append(raw)
             last = Latent(deter, stoch).feat()
-            action, raw = sample_action(actor(last))
-            feat = torch.stack([*feats, last]).float()
+            action, raw = sample_action(self.actor(last))
+            feat = torch.stack([*feats, last])
             reward = wm.reward(feat).mean()
             cont = continuation(wm.cont_logits(feat), self.cfg.continuation)
             actions.append(action)

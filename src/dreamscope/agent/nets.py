@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class RMSNorm(nn.RMSNorm):
+    """RMSNorm in the dtype of its input: under bfloat16 autocast the linear layers hand it
+    bfloat16, and a float32 scale would send it to the unfused kernel (and cast back and forth).
+    The float32 scale is the master copy; its gradient arrives through the cast."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.eps)
 
 
 class Dense(nn.Sequential):
     """Linear → RMSNorm → SiLU, the official layer pattern."""
 
     def __init__(self, inp: int, out: int):
-        super().__init__(nn.Linear(inp, out, bias=False), nn.RMSNorm(out, eps=1e-4), nn.SiLU())
+        super().__init__(nn.Linear(inp, out, bias=False), RMSNorm(out, eps=1e-4), nn.SiLU())
 
 
 def mlp(inp: int, units: int, layers: int) -> nn.Sequential:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dreamscope.agent.nets import BlockLinear, Dense, mlp, output_layer
+from dreamscope.agent.nets import BlockLinear, Dense, RMSNorm, mlp, output_layer
 from dreamscope.config import WorldModelConfig
 from dreamscope.dists import TwoHot, UnimixCategorical, symexp_bins, symlog
 
@@ -46,7 +46,7 @@ class RSSM(nn.Module):
         # of the block matrix is one dense map, the per-group part a block-diagonal one.
         self.hid_shared = nn.Linear(3 * h, d, bias=False)
         self.hid_block = BlockLinear(d, d, g)
-        self.hid_norm = nn.Sequential(nn.RMSNorm(d, eps=1e-4), nn.SiLU())
+        self.hid_norm = nn.Sequential(RMSNorm(d, eps=1e-4), nn.SiLU())
         self.gru = BlockLinear(d, 3 * d, g)
         self.prior_net = nn.Sequential(mlp(d, h, 2), nn.Linear(h, self.stoch_flat))
         self.post_net = nn.Sequential(mlp(d + embed_dim, h, 1), nn.Linear(h, self.stoch_flat))
@@ -58,38 +58,59 @@ class RSSM(nn.Module):
     def _dist(self, logits: torch.Tensor) -> UnimixCategorical:
         return UnimixCategorical(logits.reshape(*logits.shape[:-1], self.cfg.stoch, self.cfg.classes), self.cfg.unimix)
 
-    def core(self, deter: torch.Tensor, stoch: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """One deterministic step: deter_t = GRU(deter_{t-1}, stoch_{t-1}, action_{t-1})."""
+    def embed_action(self, action: torch.Tensor) -> torch.Tensor:
+        """The action's input to the core (scaled into the unit box first); it depends on nothing
+        recurrent, so ``observe`` computes it for a whole sequence in one call."""
+        return self.in_action(action / action.abs().clamp_min(1.0).detach())
+
+    def embed_obs(self, embed: torch.Tensor) -> torch.Tensor:
+        """The observation's share of the posterior's first layer, whose input is [deter, embed]:
+        that layer's matrix split in two, so that a sequence's share is one matrix product."""
+        return F.linear(embed, self.post_net[0][0][0].weight[:, self.cfg.deter:])
+
+    def core(self, deter: torch.Tensor, stoch: torch.Tensor, action_in: torch.Tensor) -> torch.Tensor:
+        """One deterministic step: deter_t = GRU(deter_{t-1}, stoch_{t-1}, action_{t-1}), the action
+        as ``embed_action`` gives it."""
         g = self.cfg.blocks
-        action = action / action.abs().clamp_min(1.0).detach()
-        stoch = stoch.flatten(-2).to(deter.dtype)  # sampled in float32, also in a bfloat16 rollout
-        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch), self.in_action(action)], -1)
+        stoch = stoch.flatten(-2).to(deter.dtype)  # sampled in float32
+        x = torch.cat([self.in_deter(deter), self.in_stoch(stoch), action_in.to(deter.dtype)], -1)
         x = self.hid_norm(self.hid_block(deter) + self.hid_shared(x))
         gates = self.gru(x).reshape(-1, g, 3, deter.shape[-1] // g)
         reset, cand, update = (gates[:, :, i].reshape(deter.shape) for i in range(3))
         cand = torch.tanh(torch.sigmoid(reset) * cand)
         update = torch.sigmoid(update - 1.0)
-        return update * cand + (1.0 - update) * deter
+        return (update * cand + (1.0 - update) * deter).to(deter.dtype)
 
     def prior(self, deter: torch.Tensor) -> UnimixCategorical:
         return self._dist(self.prior_net(deter))
 
     def img_step(self, state: Latent, action: torch.Tensor) -> Latent:
-        deter = self.core(state.deter, state.stoch, action)
+        deter = self.core(state.deter, state.stoch, self.embed_action(action))
         return Latent(deter, self.prior(deter).sample())
+
+    def filter_step(self, state: Latent, keep: torch.Tensor, action_in: torch.Tensor, obs_in: torch.Tensor):
+        """Posterior step: the state is zeroed where ``keep`` (N, 1) is 0 (an episode's first step);
+        ``action_in`` and ``obs_in`` come from ``embed_action`` and ``embed_obs``."""
+        deter = self.core(state.deter * keep, state.stoch * keep.unsqueeze(-1), action_in)
+        first = self.post_net[0][0]  # Linear -> RMSNorm -> SiLU on [deter, embed]
+        hidden = F.linear(deter, first[0].weight[:, : self.cfg.deter]) + obs_in
+        post = self._dist(self.post_net[1](first[2](first[1](hidden))))
+        return Latent(deter, post.sample()), post
 
     def obs_step(self, state: Latent, action: torch.Tensor, embed: torch.Tensor, is_first: torch.Tensor):
         """Posterior step for acting: resets the state where ``is_first``."""
         keep = (~is_first).float().unsqueeze(-1)
-        deter = self.core(state.deter * keep, state.stoch * keep.unsqueeze(-1), action * keep)
-        post = self._dist(self.post_net(torch.cat([deter, embed], -1)))
-        return Latent(deter, post.sample()), post
+        return self.filter_step(state, keep, self.embed_action(action * keep), self.embed_obs(embed))
 
     def observe(self, embed: torch.Tensor, prev_action: torch.Tensor, is_first: torch.Tensor, state: Latent):
-        """Filter a (B, T) sequence; returns posterior latents (B, T, ...) and both logits."""
+        """Filter a (B, T) sequence; returns posterior latents (B, T, ...) and both logits. What
+        does not depend on the recurrent state (the action and observation inputs) is computed
+        for all T steps at once."""
+        keep = (~is_first).float().unsqueeze(-1)
+        action_in, obs_in = self.embed_action(prev_action * keep), self.embed_obs(embed)
         deters, stochs, post_logits = [], [], []
         for t in range(embed.shape[1]):
-            state, post = self.obs_step(state, prev_action[:, t], embed[:, t], is_first[:, t])
+            state, post = self.filter_step(state, keep[:, t], action_in[:, t], obs_in[:, t])
             deters.append(state.deter)
             stochs.append(state.stoch)
             post_logits.append(post.logits)
@@ -147,7 +168,7 @@ class WorldModel(nn.Module):
         return TwoHot(self.reward_head(feat), self.reward_bins)
 
     def cont_logits(self, feat: torch.Tensor) -> torch.Tensor:
-        return self.cont_head(feat).squeeze(-1)
+        return self.cont_head(feat).squeeze(-1).float()
 
     @torch.no_grad()
     def rec_weights(self, batch_var: torch.Tensor) -> torch.Tensor:
