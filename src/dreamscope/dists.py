@@ -163,8 +163,8 @@ class UnimixCategorical:
         """
         probs = self.probs.detach()
         u = torch.rand(probs.shape[:-1] + (1,), device=probs.device)
-        index = (probs.cumsum(-1) < u).sum(-1).clamp_max(probs.shape[-1] - 1)
-        onehot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
+        index = (probs.cumsum(-1) < u).sum(-1, keepdim=True).clamp_max(probs.shape[-1] - 1)
+        onehot = (index == torch.arange(probs.shape[-1], device=probs.device)).to(probs.dtype)  # no range check
         return onehot + self.probs - probs
 
     def mode(self) -> torch.Tensor:

@@ -49,9 +49,10 @@ class BlockLinear(nn.Module):
         self.weight = nn.Parameter(torch.empty(groups, inp // groups, out // groups).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.zeros(out))
 
+    def grouped(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, in) -> (g, N, out/g): each group's output, for callers that stay in that layout."""
+        x = x.reshape(-1, self.groups, x.shape[-1] // self.groups).transpose(0, 1)  # (g, N, in/g)
+        return torch.baddbmm(self.bias.view(self.groups, 1, -1), x, self.weight)  # ~4x faster than einsum here
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead = x.shape[:-1]
-        grouped = x.reshape(-1, self.groups, x.shape[-1] // self.groups).transpose(0, 1)  # (g, N, in/g)
-        bias = self.bias.view(self.groups, 1, -1)
-        out = torch.baddbmm(bias, grouped, self.weight)  # one batched matmul: ~4x faster than einsum here
-        return out.transpose(0, 1).reshape(*lead, -1)
+        return self.grouped(x).transpose(0, 1).reshape(*x.shape[:-1], -1)

@@ -75,11 +75,14 @@ class RSSM(nn.Module):
         stoch = stoch.flatten(-2).to(deter.dtype)  # sampled in float32
         x = torch.cat([self.in_deter(deter), self.in_stoch(stoch), action_in.to(deter.dtype)], -1)
         x = self.hid_norm(self.hid_block(deter) + self.hid_shared(x))
-        gates = self.gru(x).reshape(-1, g, 3, deter.shape[-1] // g)
-        reset, cand, update = (gates[:, :, i].reshape(deter.shape) for i in range(3))
+        # The gates in the block layout (g, N, 3·d/g), each group's [reset, cand, update]: the
+        # state joins them there and only the new state is laid out back to (N, d).
+        reset, cand, update = self.gru.grouped(x).chunk(3, -1)
         cand = torch.tanh(torch.sigmoid(reset) * cand)
         update = torch.sigmoid(update - 1.0)
-        return (update * cand + (1.0 - update) * deter).to(deter.dtype)
+        prev = deter.reshape(-1, g, deter.shape[-1] // g).transpose(0, 1)
+        new = update * cand + (1.0 - update) * prev
+        return new.transpose(0, 1).reshape(deter.shape).to(deter.dtype)
 
     def prior(self, deter: torch.Tensor) -> UnimixCategorical:
         return self._dist(self.prior_net(deter))
