@@ -119,7 +119,7 @@ class RunConfig:
     smoothing_alpha: float = 0.33
     device: str = "cpu"
     threads: int = 0  # torch intra-op threads; 0 keeps torch's default
-    compile: bool = False  # torch.compile the RSSM step
+    compile: bool = False  # torch.compile the filter step, the imagination rollout and the actor-critic loss
     precision: str = "float32"  # auto | float32 | bfloat16: the update's matrix products (auto: bfloat16 where native)
 
 

@@ -27,9 +27,11 @@ class Agent(nn.Module):
         self.opt = Optimizer(self.model_params + self.actor_params, cfg.optim)
         self.gradient_signals = GradientSignals()
         self.updates = 0
-        if cfg.run.compile:  # the recurrent steps run 64 + 15 times per update: fuse their small ops
+        if cfg.run.compile:  # fuse the small ops: the filter step (64 per update), the whole 15-step
+            # rollout, and the actor-critic losses with their backward (1-3 minutes of compiling first)
             self.wm.rssm.filter_step = torch.compile(self.wm.rssm.filter_step, dynamic=False)
-            self.ac.policy_step = torch.compile(self.ac.policy_step, dynamic=False)
+            self.ac.imagine = torch.compile(self.ac.imagine, dynamic=False)
+            self.ac.loss = torch.compile(self.ac.loss, dynamic=False)
 
     # ----------------------------------------------------------------------------- acting
     def initial_state(self, batch: int) -> tuple[Latent, torch.Tensor]:

@@ -188,8 +188,7 @@ class ActorCritic(nn.Module):
     def policy_step(self, rssm, actor: Actor, deter: torch.Tensor, stoch: torch.Tensor):
         """One imagination step: act from the state, then predict the next state.
 
-        Returns (feat, env action, raw action, next deter, next stoch) as plain tensors so
-        that the whole step can be compiled into one graph (``run.compile``).
+        Returns (feat, env action, raw action, next deter, next stoch) as plain tensors.
         """
         state = Latent(deter, stoch)
         feat = state.feat()
