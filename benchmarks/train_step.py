@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["size1m", "size12m"])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile")
-    parser.add_argument("--bfloat16", action="store_true", help="also measure run.precision=bfloat16 (the rollout)")
+    parser.add_argument("--bfloat16", action="store_true", help="also measure run.precision=bfloat16 (the whole update)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
