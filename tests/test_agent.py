@@ -259,7 +259,8 @@ def test_auto_precision_is_bfloat16_exactly_where_the_cpu_multiplies_in_it():
         pytest.skip("no /proc/cpuinfo to read the CPU's flags from")
     flags = set(cpuinfo.read_text().split())
     assert native_bfloat16("cpu") == bool(flags & {"avx512_bf16", "amx_bf16"})
-    assert compute_dtype("auto", "cpu") == (torch.bfloat16 if native_bfloat16("cpu") else torch.float32)
+    assert compute_dtype("auto", "cpu", 512) == (torch.bfloat16 if native_bfloat16("cpu") else torch.float32)
+    assert compute_dtype("auto", "cpu", 64) == torch.float32  # toy sizes: the casts cost more than they save
     assert compute_dtype("float32", "cpu") == torch.float32
     assert compute_dtype("bfloat16", "cpu") == torch.bfloat16
 

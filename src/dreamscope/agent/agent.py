@@ -52,7 +52,7 @@ class Agent(nn.Module):
         """One update of world model, actor and critic; with ``measure`` also the entropy signals."""
         self.train()
         device = batch["obs"].device.type
-        dtype = compute_dtype(self.cfg.run.precision, device)
+        dtype = compute_dtype(self.cfg.run.precision, device, self.cfg.world_model.deter)
         # Forward passes in ``dtype`` (matrix products; the distributions, losses, return normaliser
         # and two-hot targets stay float32); backward and the optimiser on the float32 weights.
         with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
