@@ -382,3 +382,17 @@ def test_unimix_kl_finite_and_bounded():
 def test_invalid_arguments_raise_value_error(make):
     with pytest.raises(ValueError):
         make()
+
+
+def test_saturation_threshold_is_written_once():
+    """policy/saturation_frac, the dists' closed forms, evaluate and the doctor count |a| > one constant."""
+    import io
+    import tokenize
+    from pathlib import Path
+
+    import dreamscope
+
+    written = [path.name for path in sorted(Path(dreamscope.__file__).parent.rglob("*.py"))
+               for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+               if token.type == tokenize.NUMBER and token.string.rstrip("0") == "0.99"]
+    assert written == ["metrics.py"]

@@ -17,11 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-LN2 = math.log(2.0)
-#: Entropy of a unit Gaussian in nats, ½·ln(2πe); add ln σ for N(μ, σ).
-GAUSSIAN_ENTROPY_UNIT = 0.5 * math.log(2.0 * math.pi * math.e)
-#: |a| above this counts as a saturated (bang-bang) action component.
-SATURATION_THRESHOLD = 0.99
+from dreamscope.metrics import GAUSSIAN_ENTROPY_UNIT, LN2, SATURATION_THRESHOLD  # noqa: F401 (re-exported)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
