@@ -31,8 +31,11 @@ def without_perf(lines):
 
 
 def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
-    for name in ("a", "b"):
-        Trainer(fast_config(), tmp_path / name).train(progress=False)
+    # Two envs, so that two episodes of different scores end within one log line.
+    trainers = {}
+    for name in ("a", "b"):  # one after the other: a Trainer seeds torch's global generator
+        trainers[name] = Trainer(fast_config(**{"run.envs": 2, "run.steps": 420}), tmp_path / name)
+        trainers[name].train(progress=False)
     a, b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
     assert without_perf(a) == without_perf(b)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -42,7 +45,14 @@ def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
     # Pendulum has no wins, and a fixed η has no controller target: every other canonical name is written.
     expected = set(CANONICAL_METRICS) - {"episode/win", "entropy/target"}
     assert expected <= set().union(*a), expected - set().union(*a)
-    assert all(line["episode/score_max"] >= line["episode/score"] for line in a if "episode/score" in line)
+    # Each env's first episode, from the replay: its reset row, then Pendulum's 200 steps.
+    replay = trainers["a"].replay.data
+    assert replay["is_first"][:, [0, 201]].all() and not replay["is_first"][:, 1:201].any()
+    scores = replay["reward"][:, 1:201].astype(np.float64).sum(1)
+    assert abs(scores[0] - scores[1]) > 1.0
+    [episodes] = [line for line in a if "episode/score" in line]
+    assert episodes["episode/score"] == pytest.approx(scores.mean(), rel=1e-6)
+    assert episodes["episode/score_max"] == pytest.approx(scores.max(), rel=1e-6)
     tags = set(EventAccumulator(str(tmp_path / "a" / "tb")).Reload().Tags()["scalars"])
     assert expected <= tags, expected - tags
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
