@@ -120,9 +120,13 @@ def test_labels_come_from_the_env():
     assert hockey[14:16] == ["puck x", "puck y"] and hockey[18] == "time left" and hockey[21] == "goal"
     assert M.observation_labels("dreamscope/AirHockey-v0", 21)[-1] == "hold"  # v0 has no goal flag
     assert M.observation_labels("Pendulum-v1", 3) == ["obs[0]", "obs[1]", "obs[2]"]
+    assert M.observation_labels("no_such_module:Env-v0", 2) == ["obs[0]", "obs[1]"]
+
+
+def test_labels_of_a_dmc_task():
+    pytest.importorskip("dm_control", reason="needs the [dmc] extra")
     assert M.observation_labels("dmc:cartpole-balance", 5) == [
         "position[0]", "position[1]", "position[2]", "velocity[0]", "velocity[1]"]
-    assert M.observation_labels("no_such_module:Env-v0", 2) == ["obs[0]", "obs[1]"]
 
 
 def test_errors_name_the_option_and_what_is_accepted():
