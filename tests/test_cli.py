@@ -41,3 +41,17 @@ def test_cli_imports_only_the_chosen_command(argv):
 def test_cli_still_builds_the_chosen_command_and_rejects_unknown_ones():
     assert _run_cli("train", "--help") == {"code": 0, "loaded": ["dreamscope.train"]}
     assert _run_cli("no-such-command")["code"] == 2
+
+
+@pytest.mark.parametrize("command", ["train", "diagnose", "probe", "model-fit", "evaluate", "sweep", "entropy", "demo"])
+def test_help_texts_speak_to_a_user_who_never_saw_our_seed_question(command, capsys):
+    """Users read --help and the bundled configs; "the seed's set-up" means nothing to them."""
+    from dreamscope.cli import COMMANDS, main
+    from dreamscope.config import BUNDLED_CONFIGS
+
+    assert command in COMMANDS
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    texts = [capsys.readouterr().out] + [path.read_text() for path in sorted(BUNDLED_CONFIGS.glob("*.yaml"))]
+    assert [phrase for text in texts for phrase in ("seed's", "seed report", "seed config") if phrase in text.lower()] == []
