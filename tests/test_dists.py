@@ -396,3 +396,17 @@ def test_saturation_threshold_is_written_once():
                for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
                if token.type == tokenize.NUMBER and token.string.rstrip("0") == "0.99"]
     assert written == ["metrics.py"]
+
+
+@pytest.mark.parametrize("make, lo, hi", [
+    (lambda m, s: BoundedNormal.from_moments(m, s, 0.1, 1.0), 0.1, 1.0),
+    (lambda m, s: TanhNormal.from_moments(m, s, -5.0, 2.0), math.exp(-5.0), math.exp(2.0)),
+])
+def test_from_moments_keeps_the_moments_and_applies_the_std_bounds(make, lo, hi):
+    mean = torch.tensor([[-0.9, 0.0, 0.5, 0.3]], dtype=torch.float64)
+    std = torch.tensor([[lo * 1.5, hi * 0.5, hi * 2.0, lo * 0.5]], dtype=torch.float64)
+    policy = make(mean, std)
+    torch.testing.assert_close(policy.mean, mean)
+    torch.testing.assert_close(policy.std, torch.tensor([[lo * 1.5, hi * 0.5, hi, lo]], dtype=torch.float64))
+    assert (policy.std_min, policy.std_max) == pytest.approx((lo, hi))
+    assert math.isfinite(float(BoundedNormal.from_moments(torch.ones(1), torch.ones(1)).log_prob(torch.ones(1))))

@@ -58,17 +58,17 @@ from dreamscope.run_files import META, METRICS
 __all__ = ["ActorSignals"]
 
 DISTS = ("tanh_normal", "bounded_normal")
+#: σ may pass its bounds by this fraction of the log-σ range (float32 rounding of a clamped σ);
+#: further out, the bounds given are not the policy's.
+STD_BOUND_SLACK = 1e-3
 
 
 def _policy(dist: str, mean: torch.Tensor, std: torch.Tensor, std_min: float, std_max: float):
-    """A dreamscope distribution whose mean and std are the caller's tensors (the bounds are metadata)."""
-    zeros = torch.zeros_like(mean)
+    """The dreamscope distribution with the caller's mean and std, σ kept in the bounds as that
+    distribution keeps it."""
     if dist == "tanh_normal":
-        policy = TanhNormal(zeros, zeros, "logstd_clamp", math.log(std_min), math.log(std_max))
-    else:
-        policy = BoundedNormal(zeros, zeros, std_min, std_max)
-    policy.mean, policy.std = mean, std
-    return policy
+        return TanhNormal.from_moments(mean, std, math.log(std_min), math.log(std_max))
+    return BoundedNormal.from_moments(mean, std, std_min, std_max)
 
 
 def _value(x) -> float:
@@ -174,6 +174,7 @@ class ActorSignals:
         if std.shape != mean.shape or mean.shape[-1] != self.action_dim:
             raise DreamscopeError(f"ActorSignals.log: mean {tuple(mean.shape)} and std {tuple(std.shape)} must have "
                                   f"the same shape with the action dimension ({self.action_dim}) last")
+        self._check_std_bounds(std)
         metrics: dict[str, float] = {}
         if pg_loss is not None and actor_params is not None:
             params = [p for p in actor_params if p.requires_grad]
@@ -201,6 +202,18 @@ class ActorSignals:
         metrics["perf/signals_seconds"] = time.perf_counter() - t0
         self._write(step, metrics)
         return metrics
+
+    def _check_std_bounds(self, std: torch.Tensor) -> None:
+        """σ beyond the bounds (more than rounding) means the bounds given do not describe the policy,
+        and every at-the-bound fraction and the entropy ceiling would be wrong."""
+        log_std = torch.log(std.detach().double())
+        lo, hi = math.log(self.std_min), math.log(self.std_max)
+        slack = STD_BOUND_SLACK * (hi - lo)
+        if float(log_std.min()) < lo - slack or float(log_std.max()) > hi + slack:
+            raise DreamscopeError(
+                f"ActorSignals.log: std spans [{float(log_std.min().exp()):.4g}, {float(log_std.max().exp()):.4g}], "
+                f"outside the bounds [{self.std_min:.4g}, {self.std_max:.4g}] (log σ ∈ [{lo:.4g}, {hi:.4g}]) this "
+                "ActorSignals was given; pass the logstd_bounds or std_bounds your policy keeps σ in")
 
     @staticmethod
     def _returns(adv, raw, returns, values, lo, hi) -> dict[str, float]:
