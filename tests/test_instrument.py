@@ -128,7 +128,8 @@ def test_partial_inputs_and_bad_arguments(tmp_path):
         signals.log(3, mean=step["mean"][:, :2], std=step["std"][:, :2])
     for kwargs, message in (({"dist": "gaussian"}, "accepted: tanh_normal, bounded_normal"),
                             ({"every": 0}, "every=0"), ({"std_bounds": (1.0, 0.1)}, "lower < upper"),
-                            ({"logstd_bounds": (-5, 2), "std_bounds": (0.1, 1)}, "not both")):
+                            ({"logstd_bounds": (-5, 2), "std_bounds": (0.1, 1)}, "not both"),
+                            ({"return_limit": 0.0}, "return_limit=0.0"), ({"return_norm": ""}, "return_norm=''")):
         with pytest.raises(DreamscopeError, match=message):
             ActorSignals(tmp_path / "b", action_dim=3, **kwargs)
 

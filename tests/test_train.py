@@ -294,3 +294,27 @@ def test_a_prefill_policy_with_the_wrong_action_size_is_named():
     act = load_prefill_policy("dreamscope.envs.airhockey:chase_policy", 2)
     with pytest.raises(DreamscopeError, match=r"returned actions of shape \(4,\); this env needs \(2,\)"):
         act(np.zeros((1, 22), np.float32), np.random.default_rng(0))
+
+
+def test_meta_records_the_return_normaliser_and_has_one_format(tmp_path):
+    """meta.json carries the normaliser's kind and limit, so the doctor uses the run's limit instead of
+    assuming 1; the instrument API writes the same keys for the same policy."""
+    from dreamscope.diagnostics.doctor import diagnose
+    from dreamscope.instrument import ActorSignals
+    from dreamscope.logs import read_run
+
+    cfg = fast_config(**{"behavior.retnorm": "std", "behavior.retnorm_limit": 2.0})
+    Trainer(cfg, tmp_path / "train").envs.close()  # the constructor writes meta.json
+    meta = json.loads((tmp_path / "train" / "meta.json").read_text())
+    assert (meta["return_norm"], meta["return_limit"]) == ("std", 2.0)
+    ActorSignals(tmp_path / "instrumented", action_dim=1, dist="bounded_normal", std_bounds=(0.1, 1.0), eta=3e-4,
+                 return_norm="std", return_limit=2.0, env="Pendulum-v1")
+    instrumented = json.loads((tmp_path / "instrumented" / "meta.json").read_text())
+    # The same keys but the head's parametrisation (std_bound); the instrument API takes bounds in log σ.
+    trained = {key: value for key, value in meta.items() if key not in ("std_bound", "implementation")}
+    assert instrumented.pop("implementation") == "instrumented" and instrumented.keys() == trained.keys()
+    for key, value in trained.items():
+        assert instrumented[key] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), key
+
+    (tmp_path / "train" / "metrics.jsonl").write_text('{"step": 0, "policy/entropy": 0.5}\n')
+    assert diagnose(read_run(tmp_path / "train")).return_limit == 2.0

@@ -21,7 +21,7 @@ import numpy as np
 
 from dreamscope.config import Config, PRESETS, _all_keys, compose, dump_yaml, load_run_config, parse_set_args
 from dreamscope.errors import DreamscopeError
-from dreamscope.run_files import CHECKPOINT, CONFIG, META, METRICS, REPLAY, REPLAY_STAGED
+from dreamscope.run_files import CHECKPOINT, CONFIG, METRICS, REPLAY, REPLAY_STAGED, policy_meta, write_meta
 
 
 def config_help() -> str:
@@ -162,24 +162,24 @@ class Trainer:
             self._load_checkpoint()
         elif not resume:
             dump_yaml(cfg, self.logdir / CONFIG)
-            (self.logdir / META).write_text(json.dumps(self._meta(), indent=2))
+            write_meta(self.logdir, self._meta())
         self._truncate_metrics_after(self.step)
         from torch.utils.tensorboard import SummaryWriter
 
         self.tb = SummaryWriter(str(self.logdir / "tb"), purge_step=self.step if resume else None)
 
     def _meta(self) -> dict:
-        """What a log reader cannot infer from metric names: the policy's distribution and bounds."""
+        """What a log reader cannot infer from metric names: the policy's distribution and bounds, the return normaliser."""
         import torch
 
-        a = self.cfg.actor
+        a, b = self.cfg.actor, self.cfg.behavior
         with torch.no_grad():
             dist = self.agent.ac.actor(torch.zeros(1, self.agent.wm.feat_dim, device=self.cfg.run.device))
-        return {"implementation": "dreamscope", "env": self.cfg.run.env, "action_dim": self.action_dim,
-                "dist": a.dist, "std_bound": a.std_bound if a.dist == "tanh_normal" else "minmax",
-                "eta": a.entropy_scale, "std_min": dist.std_min, "std_max": dist.std_max,
-                "logstd_min": float(np.log(dist.std_min)), "logstd_max": float(np.log(dist.std_max)),
-                "entropy_max": dist.entropy_ceiling(), "entropy_min_ref": dist.entropy_floor()}
+        # Without a normaliser the advantages are divided by 1 = max(1, S = 0): the limit the doctor reads.
+        limit = 1.0 if b.retnorm == "none" else b.retnorm_limit
+        return policy_meta(dist, implementation="dreamscope", env=self.cfg.run.env, dist=a.dist,
+                           std_bound=a.std_bound if a.dist == "tanh_normal" else "minmax", eta=a.entropy_scale,
+                           return_norm=b.retnorm, return_limit=limit)
 
     # ------------------------------------------------------------------ checkpointing
     def _save_checkpoint(self) -> None:
