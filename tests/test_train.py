@@ -318,3 +318,78 @@ def test_meta_records_the_return_normaliser_and_has_one_format(tmp_path):
 
     (tmp_path / "train" / "metrics.jsonl").write_text('{"step": 0, "policy/entropy": 0.5}\n')
     assert diagnose(read_run(tmp_path / "train")).return_limit == 2.0
+
+
+def test_resume_applies_what_can_change_and_records_it_beside_the_config(tmp_path, capsys):
+    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
+    started = (tmp_path / "config.yaml").read_text()
+    argv = ["train", "--resume", str(tmp_path), "--steps", "300", "--set", "optim.lr=1e-3",
+            "--set", "actor.entropy_scale=0.01", "--seed", "0", "--preset", "tiny", "--no-progress"]
+    assert main(argv) == 0
+    assert (tmp_path / "config.yaml").read_text() == started  # as the run was started
+    [line] = [json.loads(text) for text in (tmp_path / "config_changes.jsonl").read_text().splitlines()]
+    assert line == {"step": 220, "changes": {
+        "run.steps": {"from": 220, "to": 300, "by": "--steps 300"},
+        "actor.entropy_scale": {"from": 3e-4, "to": 0.01, "by": "--set actor.entropy_scale=0.01"},
+        "optim.lr": {"from": 4e-5, "to": 1e-3, "by": "--set optim.lr=1e-3"}}}
+    cfg = load_run_config(tmp_path / "config.yaml")  # what a later resume, probe or evaluation sees
+    assert (cfg.run.steps, cfg.optim.lr, cfg.actor.entropy_scale) == (300, 1e-3, 0.01)
+    etas = {line["step"]: line["entropy/eta"] for line in read_metrics(tmp_path) if "entropy/eta" in line}
+    assert all(eta == pytest.approx(3e-4 if step <= 220 else 0.01, rel=1e-9) for step, eta in etas.items())
+    assert max(etas) == 300
+    assert json.loads((tmp_path / "meta.json").read_text())["eta"] == 0.01
+    import torch
+
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["counters"]["step"] == 300
+    assert state["optimizer"]["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("argv, option, key", [
+    (["--seed", "1"], "--seed 1", "run.seed=1"),
+    (["--env", "MountainCarContinuous-v0"], "--env MountainCarContinuous-v0", "run.env='MountainCarContinuous-v0'"),
+    (["--set", "world_model.deter=64"], "--set world_model.deter=64", "world_model.deter=64"),
+    (["--preset", "size1m"], "--preset size1m", "world_model.deter=512"),
+    (["--set", "run.steps=400", "--set", "behavior.retnorm_limit=2"], "--set behavior.retnorm_limit=2",
+     "behavior.retnorm_limit=2.0"),
+])
+def test_resume_refuses_what_cannot_change_and_touches_nothing(tmp_path, capsys, argv, option, key):
+    cfg = fast_config(**{"run.steps": 220})
+    dump_yaml(cfg, tmp_path / "config.yaml")  # the refusal comes before the run is opened
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["train", "--resume", str(tmp_path), *argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{option}: {key} (the run has" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_resume_options_that_repeat_the_run_change_nothing(tmp_path):
+    import argparse
+
+    from dreamscope.envs.factory import resolve_env_id
+    from dreamscope.resume import option_sources, requested_changes
+
+    cfg = fast_config(**{"run.env": "dreamscope/AirHockey-v1"})
+    args = argparse.Namespace(preset="tiny", config=None, set=["run.prefill=200"], env="airhockey", steps=360, seed=0)
+    same, changes = requested_changes(cfg, option_sources(args), resolve_env_id)
+    assert changes == {} and same.to_dict() == cfg.to_dict()
+
+
+def test_every_config_key_is_decided_for_resume():
+    from dreamscope.config import _all_keys
+    from dreamscope.resume import APPLIES, REFUSED
+
+    keys = set(_all_keys(Config()))
+    assert not APPLIES.keys() & REFUSED.keys()
+    assert APPLIES.keys() | REFUSED.keys() == keys
+
+
+def test_resume_refuses_a_new_eta_where_the_checkpoint_holds_it():
+    from dreamscope.resume import requested_changes
+
+    fixed, target = fast_config(), fast_config(**{"actor.entropy_control": "target"})
+    set_eta = [("--set actor.entropy_scale=0.01", lambda cfg: apply_overrides(cfg, {"actor.entropy_scale": "0.01"}))]
+    assert requested_changes(fixed, set_eta)[0].actor.entropy_scale == 0.01
+    with pytest.raises(DreamscopeError, match=r"--set actor.entropy_scale=0.01: actor.entropy_scale=0.01 .*"
+                                              r"entropy_control=target"):
+        requested_changes(target, set_eta)

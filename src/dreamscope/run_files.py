@@ -7,7 +7,8 @@ import json
 import math
 from pathlib import Path
 
-CONFIG = "config.yaml"  # the full config the run was trained with (resume and probe rebuild from it)
+CONFIG = "config.yaml"  # the full config the run was started with (resume and probe rebuild from it)
+CONFIG_CHANGES = "config_changes.jsonl"  # changes applied by each `train --resume` (a JSON line each), on top of CONFIG
 META = "meta.json"  # what the doctor needs to know about the policy (bounds, entropy ceiling and floor)
 METRICS = "metrics.jsonl"  # one JSON object of canonical metrics per logged step
 CHECKPOINT = "checkpoint.pt"  # weights-only torch checkpoint
