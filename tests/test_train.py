@@ -60,22 +60,22 @@ def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
     assert meta["entropy_max"] == pytest.approx(0.5 * np.log(2 * np.pi * np.e))
 
 
-def test_resuming_on_an_env_of_other_sizes_says_why(tmp_path):
+def test_resuming_on_an_env_of_other_sizes_says_why(run_copy):
     """A checkpoint of a 3-value observation (Pendulum) cannot continue on a 2-value one: the
     error names the first mismatching weight and what to do, not PyTorch's whole list."""
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
-    cfg = load_run_config(tmp_path / "config.yaml")
+    cfg = load_run_config(run_copy / "config.yaml")
     cfg.run.env = "MountainCarContinuous-v0"
     with pytest.raises(DreamscopeError, match=r"size mismatch for .*other observation or action sizes than "
                                               r"'MountainCarContinuous-v0'") as err:
-        Trainer(cfg, tmp_path, resume=True)
+        Trainer(cfg, run_copy, resume=True)
     assert str(err.value).count("size mismatch") == 1
 
 
-def test_refuses_to_overwrite_an_existing_run(tmp_path):
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
+def test_refuses_to_overwrite_an_existing_run(trained_run):
+    # The shared run (tests/conftest.py) is this module's fast config stopped at step 220.
+    assert load_run_config(trained_run / "config.yaml").to_dict() == fast_config(**{"run.steps": 220}).to_dict()
     with pytest.raises(DreamscopeError, match="already holds a run"):
-        Trainer(fast_config(), tmp_path)
+        Trainer(fast_config(), trained_run)
 
 
 def test_kill_and_resume_continues_counters_and_replay(tmp_path):
@@ -112,14 +112,13 @@ class _Killed(BaseException):
 
 
 @pytest.mark.parametrize("kill_at", ["checkpoint", "replay rename"])
-def test_a_kill_while_checkpointing_resumes_with_the_replay_of_that_checkpoint(tmp_path, monkeypatch, kill_at):
+def test_a_kill_while_checkpointing_resumes_with_the_replay_of_that_checkpoint(run_copy, monkeypatch, kill_at):
     """The checkpoint and the replay are two files: a kill between their writes must not resume the
     counters of one with the rows of the other (rows collected twice, or lost)."""
     import os
 
     import torch
 
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
     real_save, real_replace = torch.save, os.replace
 
     def save(obj, path, *args, **kwargs):
@@ -134,30 +133,29 @@ def test_a_kill_while_checkpointing_resumes_with_the_replay_of_that_checkpoint(t
 
     monkeypatch.setattr(torch, "save", save)
     monkeypatch.setattr(os, "replace", replace)
-    cfg = load_run_config(tmp_path / "config.yaml")
+    cfg = load_run_config(run_copy / "config.yaml")
     cfg.run.steps = 300
     with pytest.raises(_Killed):
-        Trainer(cfg, tmp_path, resume=True).train(progress=False)
+        Trainer(cfg, run_copy, resume=True).train(progress=False)
     monkeypatch.undo()
 
-    saved = int(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["counters"]["step"])
+    saved = int(torch.load(run_copy / "checkpoint.pt", weights_only=True)["counters"]["step"])
     assert saved == (220 if kill_at == "checkpoint" else 300)
-    resumed = Trainer(cfg, tmp_path, resume=True)
+    resumed = Trainer(cfg, run_copy, resume=True)
     assert resumed.step == saved and resumed.replay.total == saved
-    assert not (tmp_path / "replay.staged.npz").exists()
+    assert not (run_copy / "replay.staged.npz").exists()
     resumed.train(progress=False)
-    with np.load(tmp_path / "replay.npz") as replay:
+    with np.load(run_copy / "replay.npz") as replay:
         assert int(replay["total"]) == 300
 
 
-def test_a_replay_that_belongs_to_no_checkpoint_is_refused(tmp_path):
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
-    with np.load(tmp_path / "replay.npz") as saved:
+def test_a_replay_that_belongs_to_no_checkpoint_is_refused(run_copy):
+    with np.load(run_copy / "replay.npz") as saved:
         arrays = dict(saved)
     arrays["total"] = np.int64(180)
-    np.savez(tmp_path / "replay.npz", **arrays)
+    np.savez(run_copy / "replay.npz", **arrays)
     with pytest.raises(DreamscopeError, match=r"saved with 220 replay rows, but replay.npz holds 180; delete replay.npz"):
-        Trainer(load_run_config(tmp_path / "config.yaml"), tmp_path, resume=True)
+        Trainer(load_run_config(run_copy / "config.yaml"), run_copy, resume=True)
 
 
 def test_config_errors_name_the_key(tmp_path, capsys):
@@ -320,27 +318,26 @@ def test_meta_records_the_return_normaliser_and_has_one_format(tmp_path):
     assert diagnose(read_run(tmp_path / "train")).return_limit == 2.0
 
 
-def test_resume_applies_what_can_change_and_records_it_beside_the_config(tmp_path, capsys):
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
-    started = (tmp_path / "config.yaml").read_text()
-    argv = ["train", "--resume", str(tmp_path), "--steps", "300", "--set", "optim.lr=1e-3",
+def test_resume_applies_what_can_change_and_records_it_beside_the_config(run_copy, capsys):
+    started = (run_copy / "config.yaml").read_text()
+    argv = ["train", "--resume", str(run_copy), "--steps", "300", "--set", "optim.lr=1e-3",
             "--set", "actor.entropy_scale=0.01", "--seed", "0", "--preset", "tiny", "--no-progress"]
     assert main(argv) == 0
-    assert (tmp_path / "config.yaml").read_text() == started  # as the run was started
-    [line] = [json.loads(text) for text in (tmp_path / "config_changes.jsonl").read_text().splitlines()]
+    assert (run_copy / "config.yaml").read_text() == started  # as the run was started
+    [line] = [json.loads(text) for text in (run_copy / "config_changes.jsonl").read_text().splitlines()]
     assert line == {"step": 220, "changes": {
         "run.steps": {"from": 220, "to": 300, "by": "--steps 300"},
         "actor.entropy_scale": {"from": 3e-4, "to": 0.01, "by": "--set actor.entropy_scale=0.01"},
         "optim.lr": {"from": 4e-5, "to": 1e-3, "by": "--set optim.lr=1e-3"}}}
-    cfg = load_run_config(tmp_path / "config.yaml")  # what a later resume, probe or evaluation sees
+    cfg = load_run_config(run_copy / "config.yaml")  # what a later resume, probe or evaluation sees
     assert (cfg.run.steps, cfg.optim.lr, cfg.actor.entropy_scale) == (300, 1e-3, 0.01)
-    etas = {line["step"]: line["entropy/eta"] for line in read_metrics(tmp_path) if "entropy/eta" in line}
+    etas = {line["step"]: line["entropy/eta"] for line in read_metrics(run_copy) if "entropy/eta" in line}
     assert all(eta == pytest.approx(3e-4 if step <= 220 else 0.01, rel=1e-9) for step, eta in etas.items())
     assert max(etas) == 300
-    assert json.loads((tmp_path / "meta.json").read_text())["eta"] == 0.01
+    assert json.loads((run_copy / "meta.json").read_text())["eta"] == 0.01
     import torch
 
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    state = torch.load(run_copy / "checkpoint.pt", weights_only=True)
     assert state["counters"]["step"] == 300
     assert state["optimizer"]["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
 
