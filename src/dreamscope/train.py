@@ -1,8 +1,10 @@
 """Train a DreamerV3 agent on a continuous-control env, measuring every entropy signal.
 
-The run directory holds config.yaml, meta.json (what the doctor needs to know about the
-policy), metrics.jsonl, TensorBoard events (tb/), checkpoint.pt and replay.npz. A killed
-run continues with --resume RUN_DIR and loses at most one checkpoint interval.
+The run directory holds config.yaml (as the run was started), meta.json (what the doctor needs
+to know about the policy), metrics.jsonl, TensorBoard events (tb/), checkpoint.pt and replay.npz.
+A killed run continues with --resume RUN_DIR and loses at most one checkpoint interval; options
+given with --resume change only what nothing saved depends on, and config_changes.jsonl records
+each change.
 """
 
 from __future__ import annotations
