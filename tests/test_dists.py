@@ -382,3 +382,31 @@ def test_unimix_kl_finite_and_bounded():
 def test_invalid_arguments_raise_value_error(make):
     with pytest.raises(ValueError):
         make()
+
+
+def test_saturation_threshold_is_written_once():
+    """policy/saturation_frac, the dists' closed forms, evaluate and the doctor count |a| > one constant."""
+    import io
+    import tokenize
+    from pathlib import Path
+
+    import dreamscope
+
+    written = [path.name for path in sorted(Path(dreamscope.__file__).parent.rglob("*.py"))
+               for token in tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+               if token.type == tokenize.NUMBER and token.string.rstrip("0") == "0.99"]
+    assert written == ["metrics.py"]
+
+
+@pytest.mark.parametrize("make, lo, hi", [
+    (lambda m, s: BoundedNormal.from_moments(m, s, 0.1, 1.0), 0.1, 1.0),
+    (lambda m, s: TanhNormal.from_moments(m, s, -5.0, 2.0), math.exp(-5.0), math.exp(2.0)),
+])
+def test_from_moments_keeps_the_moments_and_applies_the_std_bounds(make, lo, hi):
+    mean = torch.tensor([[-0.9, 0.0, 0.5, 0.3]], dtype=torch.float64)
+    std = torch.tensor([[lo * 1.5, hi * 0.5, hi * 2.0, lo * 0.5]], dtype=torch.float64)
+    policy = make(mean, std)
+    torch.testing.assert_close(policy.mean, mean)
+    torch.testing.assert_close(policy.std, torch.tensor([[lo * 1.5, hi * 0.5, hi, lo]], dtype=torch.float64))
+    assert (policy.std_min, policy.std_max) == pytest.approx((lo, hi))
+    assert math.isfinite(float(BoundedNormal.from_moments(torch.ones(1), torch.ones(1)).log_prob(torch.ones(1))))

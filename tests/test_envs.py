@@ -1,6 +1,7 @@
 """Env specs: Gymnasium ids, dm_control tasks, module:EnvId, action rescaling and repeat."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ def test_pendulum_actions_are_rescaled_from_unit_box():
 
 
 def test_dmc_task_is_a_flat_gymnasium_env():
+    pytest.importorskip("dm_control", reason="needs the [dmc] extra")
     env = make_env("dmc:walker-walk", seed=1)
     obs, _ = env.reset(seed=1)
     assert obs.shape == (24,) and obs.dtype == np.float32
@@ -53,3 +55,14 @@ def test_airhockey_alias_and_vector_env():
 def test_bad_specs_name_the_problem(spec, match):
     with pytest.raises(DreamscopeError, match=match):
         make_env(spec)
+
+
+def test_dmc_tests_skip_without_the_dmc_extra(monkeypatch):
+    """The tests that need dm_control skip, not fail, where it is not installed (import fails)."""
+    import importlib
+
+    monkeypatch.setitem(sys.modules, "dm_control", None)  # `import dm_control` raises ModuleNotFoundError
+    model_fit_tests = importlib.import_module("test_model_fit")  # the module pytest imported from tests/
+    for test in (test_dmc_task_is_a_flat_gymnasium_env, model_fit_tests.test_labels_of_a_dmc_task):
+        with pytest.raises(pytest.skip.Exception):
+            test()

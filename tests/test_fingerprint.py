@@ -223,3 +223,16 @@ def test_import_does_not_load_torch():
     code = "import sys, dreamscope.fingerprint; sys.exit('torch' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(Path(dreamscope.__file__).parents[1])}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+@pytest.mark.parametrize("log_std", [-3.0, 0.0, 2.0])
+def test_squashed_reading_agrees_with_the_tanh_normal_that_trains(log_std):
+    """The command computes without torch; its numbers are those of dists.TanhNormal (MC, 2^20 samples)."""
+    from dreamscope.dists import TanhNormal
+
+    reading = explain_entropy(4 * (HALF_LN_2PIE + log_std), 4).squashed
+    policy = TanhNormal(torch.zeros(1, dtype=torch.float64), torch.full((1,), log_std, dtype=torch.float64),
+                        std_bound="logstd_clamp", logstd_min=log_std - 1, logstd_max=log_std + 1)
+    torch.manual_seed(0)
+    assert reading.action_entropy_per_dim == pytest.approx(float(policy.action_entropy(samples=1 << 20)), abs=0.01)
+    assert reading.saturation == pytest.approx(float(policy.saturation()), rel=1e-9, abs=1e-15)

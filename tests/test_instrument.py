@@ -14,6 +14,7 @@ from dreamscope.config import Config, apply_preset
 from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics
 from dreamscope.errors import DreamscopeError
 from dreamscope.instrument import ActorSignals
+from dreamscope.metrics import GAUSSIAN_ENTROPY_UNIT
 
 
 def batch(B=3, T=8, obs_dim=5, action_dim=2, seed=0):
@@ -127,7 +128,8 @@ def test_partial_inputs_and_bad_arguments(tmp_path):
         signals.log(3, mean=step["mean"][:, :2], std=step["std"][:, :2])
     for kwargs, message in (({"dist": "gaussian"}, "accepted: tanh_normal, bounded_normal"),
                             ({"every": 0}, "every=0"), ({"std_bounds": (1.0, 0.1)}, "lower < upper"),
-                            ({"logstd_bounds": (-5, 2), "std_bounds": (0.1, 1)}, "not both")):
+                            ({"logstd_bounds": (-5, 2), "std_bounds": (0.1, 1)}, "not both"),
+                            ({"return_limit": 0.0}, "return_limit=0.0"), ({"return_norm": ""}, "return_norm=''")):
         with pytest.raises(DreamscopeError, match=message):
             ActorSignals(tmp_path / "b", action_dim=3, **kwargs)
 
@@ -149,3 +151,22 @@ def test_docstring_example_runs_and_diagnose_reads_it(tmp_path):
     assert run.meta["implementation"] == "instrumented" and run.meta["action_dim"] == 4
     assert {"policy/entropy", "policy/std_at_upper_frac", "actor/logstd_push_pg"} <= set(run.series)
     assert diagnose(run).answer in ("cause", "symptom", "expected", "healthy", "undecided")
+
+
+@pytest.mark.parametrize("dist, bounds", [("tanh_normal", {"logstd_bounds": (-5, 2)}),
+                                          ("bounded_normal", {"std_bounds": (0.1, 1.0)})])
+def test_std_bounds_apply_to_what_is_measured(tmp_path, dist, bounds):
+    """A σ a rounding past its bound is measured at the bound; one clearly past it is refused, naming
+    the σ range and the bounds, since every at-the-bound fraction would then be wrong."""
+    signals = ActorSignals(tmp_path, action_dim=2, dist=dist, every=1, **bounds)
+    lo, hi = math.log(signals.std_min), math.log(signals.std_max)
+    mean = torch.zeros(4, 2)
+    std = torch.tensor([signals.std_max * (1 + 1e-5), signals.std_min * (1 - 1e-5)]).expand(4, 2)
+    got = signals.log(0, mean=mean, std=std)
+    assert got["policy/std_max"] == pytest.approx(signals.std_max, rel=1e-6)
+    assert got["policy/std_min"] == pytest.approx(signals.std_min, rel=1e-6)
+    assert got["policy/std_at_upper_frac"] == 0.5 and got["policy/std_at_lower_frac"] == 0.5
+    assert got["policy/entropy"] == pytest.approx(2 * GAUSSIAN_ENTROPY_UNIT + lo + hi, rel=1e-5)  # at one bound each
+    for factor in (1.5, 0.5):
+        with pytest.raises(DreamscopeError, match=r"std spans .* outside the bounds"):
+            signals.log(1, mean=mean, std=torch.full((4, 2), (signals.std_max if factor > 1 else signals.std_min) * factor))

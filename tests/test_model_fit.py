@@ -120,9 +120,13 @@ def test_labels_come_from_the_env():
     assert hockey[14:16] == ["puck x", "puck y"] and hockey[18] == "time left" and hockey[21] == "goal"
     assert M.observation_labels("dreamscope/AirHockey-v0", 21)[-1] == "hold"  # v0 has no goal flag
     assert M.observation_labels("Pendulum-v1", 3) == ["obs[0]", "obs[1]", "obs[2]"]
+    assert M.observation_labels("no_such_module:Env-v0", 2) == ["obs[0]", "obs[1]"]
+
+
+def test_labels_of_a_dmc_task():
+    pytest.importorskip("dm_control", reason="needs the [dmc] extra")
     assert M.observation_labels("dmc:cartpole-balance", 5) == [
         "position[0]", "position[1]", "position[2]", "velocity[0]", "velocity[1]"]
-    assert M.observation_labels("no_such_module:Env-v0", 2) == ["obs[0]", "obs[1]"]
 
 
 def test_errors_name_the_option_and_what_is_accepted():
@@ -133,33 +137,20 @@ def test_errors_name_the_option_and_what_is_accepted():
         M.measure(IntegratorModel(), integrator_replay(rows=30, episode=1000), [0, 15], batches=1, batch_size=2)
 
 
-@pytest.fixture(scope="module")
-def pendulum_run(tmp_path_factory):
-    from dreamscope.config import Config, apply_overrides, apply_preset
-    from dreamscope.train import Trainer
-
-    path = tmp_path_factory.mktemp("model_fit") / "run"
-    cfg = apply_overrides(apply_preset(Config(), "tiny"), {
-        "run.env": "Pendulum-v1", "run.steps": 300, "run.prefill": 200, "run.batch_size": 4, "run.batch_length": 16,
-        "run.train_ratio": 16, "run.log_every": 100, "optim.warmup": 10})
-    Trainer(cfg, path).train(progress=False)
-    return path
-
-
-def test_cli_on_a_trained_run(pendulum_run, capsys):
-    assert main(["model-fit", str(pendulum_run), "--horizons", "0,3", "--batches", "2", "--batch-size", "4",
+def test_cli_on_a_trained_run(trained_run, capsys):
+    assert main(["model-fit", str(trained_run), "--horizons", "0,3", "--batches", "2", "--batch-size", "4",
                  "--json"]) == 0
     fit = json.loads(capsys.readouterr().out)
     assert fit["horizons"] == [0, 3] and fit["rows"]["0"] == 2 * 4 * M.STARTS_PER_WINDOW
     assert [d["label"] for d in fit["dims"]] == ["obs[0]", "obs[1]", "obs[2]"]
     # Pendulum's cos, sin and speed all vary; each share is at most 1 and the spread is that of the replay.
     assert all(d["explained"]["0"] <= 1 and d["spread"] > 0 for d in fit["dims"])
-    assert main(["model-fit", str(pendulum_run), "--horizons", "0", "--batches", "1", "--no-progress"]) == 0
+    assert main(["model-fit", str(trained_run), "--horizons", "0", "--batches", "1", "--no-progress"]) == 0
     assert "posterior" in capsys.readouterr().out
 
 
-def test_diagnose_embeds_a_saved_model_fit_escaped(pendulum_run, tmp_path, capsys):
-    assert main(["model-fit", str(pendulum_run), "--batches", "1", "--batch-size", "2", "--horizons", "0,1",
+def test_diagnose_embeds_a_saved_model_fit_escaped(trained_run, tmp_path, capsys):
+    assert main(["model-fit", str(trained_run), "--batches", "1", "--batch-size", "2", "--horizons", "0,1",
                  "--json"]) == 0
     fit = json.loads(capsys.readouterr().out)
     fit["dims"][0]["label"] = "<script>alert(1)</script>"  # labels come from a user's env: escape them
@@ -167,7 +158,7 @@ def test_diagnose_embeds_a_saved_model_fit_escaped(pendulum_run, tmp_path, capsy
     saved = tmp_path / "fit.json"
     saved.write_text(json.dumps(fit))
     report = tmp_path / "report.html"
-    assert main(["diagnose", str(pendulum_run), "--html", str(report), "--model-fit", str(saved)]) == 0
+    assert main(["diagnose", str(trained_run), "--html", str(report), "--model-fit", str(saved)]) == 0
     page = report.read_text()
     assert "Model fit: what the world model sees" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -177,6 +168,6 @@ def test_diagnose_embeds_a_saved_model_fit_escaped(pendulum_run, tmp_path, capsy
     for content, message in (("{not json", "cannot read it"), ('{"probe": 1}', "no 'dims' key"),
                              ('{"dims": []}', "incomplete")):
         saved.write_text(content)
-        assert main(["diagnose", str(pendulum_run), "--html", str(tmp_path / "r.html"), "--model-fit", str(saved)]) == 2
+        assert main(["diagnose", str(trained_run), "--html", str(tmp_path / "r.html"), "--model-fit", str(saved)]) == 2
         err = capsys.readouterr().err
         assert "--model-fit" in err and message in err, err

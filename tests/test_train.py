@@ -31,8 +31,11 @@ def without_perf(lines):
 
 
 def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
-    for name in ("a", "b"):
-        Trainer(fast_config(), tmp_path / name).train(progress=False)
+    # Two envs, so that two episodes of different scores end within one log line.
+    trainers = {}
+    for name in ("a", "b"):  # one after the other: a Trainer seeds torch's global generator
+        trainers[name] = Trainer(fast_config(**{"run.envs": 2, "run.steps": 420}), tmp_path / name)
+        trainers[name].train(progress=False)
     a, b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
     assert without_perf(a) == without_perf(b)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -42,7 +45,14 @@ def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
     # Pendulum has no wins, and a fixed η has no controller target: every other canonical name is written.
     expected = set(CANONICAL_METRICS) - {"episode/win", "entropy/target"}
     assert expected <= set().union(*a), expected - set().union(*a)
-    assert all(line["episode/score_max"] >= line["episode/score"] for line in a if "episode/score" in line)
+    # Each env's first episode, from the replay: its reset row, then Pendulum's 200 steps.
+    replay = trainers["a"].replay.data
+    assert replay["is_first"][:, [0, 201]].all() and not replay["is_first"][:, 1:201].any()
+    scores = replay["reward"][:, 1:201].astype(np.float64).sum(1)
+    assert abs(scores[0] - scores[1]) > 1.0
+    [episodes] = [line for line in a if "episode/score" in line]
+    assert episodes["episode/score"] == pytest.approx(scores.mean(), rel=1e-6)
+    assert episodes["episode/score_max"] == pytest.approx(scores.max(), rel=1e-6)
     tags = set(EventAccumulator(str(tmp_path / "a" / "tb")).Reload().Tags()["scalars"])
     assert expected <= tags, expected - tags
     meta = json.loads((tmp_path / "a" / "meta.json").read_text())
@@ -50,22 +60,22 @@ def test_same_seed_same_metrics_and_every_signal_logged(tmp_path):
     assert meta["entropy_max"] == pytest.approx(0.5 * np.log(2 * np.pi * np.e))
 
 
-def test_resuming_on_an_env_of_other_sizes_says_why(tmp_path):
+def test_resuming_on_an_env_of_other_sizes_says_why(run_copy):
     """A checkpoint of a 3-value observation (Pendulum) cannot continue on a 2-value one: the
     error names the first mismatching weight and what to do, not PyTorch's whole list."""
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
-    cfg = load_run_config(tmp_path / "config.yaml")
+    cfg = load_run_config(run_copy / "config.yaml")
     cfg.run.env = "MountainCarContinuous-v0"
     with pytest.raises(DreamscopeError, match=r"size mismatch for .*other observation or action sizes than "
                                               r"'MountainCarContinuous-v0'") as err:
-        Trainer(cfg, tmp_path, resume=True)
+        Trainer(cfg, run_copy, resume=True)
     assert str(err.value).count("size mismatch") == 1
 
 
-def test_refuses_to_overwrite_an_existing_run(tmp_path):
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
+def test_refuses_to_overwrite_an_existing_run(trained_run):
+    # The shared run (tests/conftest.py) is this module's fast config stopped at step 220.
+    assert load_run_config(trained_run / "config.yaml").to_dict() == fast_config(**{"run.steps": 220}).to_dict()
     with pytest.raises(DreamscopeError, match="already holds a run"):
-        Trainer(fast_config(), tmp_path)
+        Trainer(fast_config(), trained_run)
 
 
 def test_kill_and_resume_continues_counters_and_replay(tmp_path):
@@ -102,14 +112,13 @@ class _Killed(BaseException):
 
 
 @pytest.mark.parametrize("kill_at", ["checkpoint", "replay rename"])
-def test_a_kill_while_checkpointing_resumes_with_the_replay_of_that_checkpoint(tmp_path, monkeypatch, kill_at):
+def test_a_kill_while_checkpointing_resumes_with_the_replay_of_that_checkpoint(run_copy, monkeypatch, kill_at):
     """The checkpoint and the replay are two files: a kill between their writes must not resume the
     counters of one with the rows of the other (rows collected twice, or lost)."""
     import os
 
     import torch
 
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
     real_save, real_replace = torch.save, os.replace
 
     def save(obj, path, *args, **kwargs):
@@ -124,30 +133,29 @@ def test_a_kill_while_checkpointing_resumes_with_the_replay_of_that_checkpoint(t
 
     monkeypatch.setattr(torch, "save", save)
     monkeypatch.setattr(os, "replace", replace)
-    cfg = load_run_config(tmp_path / "config.yaml")
+    cfg = load_run_config(run_copy / "config.yaml")
     cfg.run.steps = 300
     with pytest.raises(_Killed):
-        Trainer(cfg, tmp_path, resume=True).train(progress=False)
+        Trainer(cfg, run_copy, resume=True).train(progress=False)
     monkeypatch.undo()
 
-    saved = int(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["counters"]["step"])
+    saved = int(torch.load(run_copy / "checkpoint.pt", weights_only=True)["counters"]["step"])
     assert saved == (220 if kill_at == "checkpoint" else 300)
-    resumed = Trainer(cfg, tmp_path, resume=True)
+    resumed = Trainer(cfg, run_copy, resume=True)
     assert resumed.step == saved and resumed.replay.total == saved
-    assert not (tmp_path / "replay.staged.npz").exists()
+    assert not (run_copy / "replay.staged.npz").exists()
     resumed.train(progress=False)
-    with np.load(tmp_path / "replay.npz") as replay:
+    with np.load(run_copy / "replay.npz") as replay:
         assert int(replay["total"]) == 300
 
 
-def test_a_replay_that_belongs_to_no_checkpoint_is_refused(tmp_path):
-    Trainer(fast_config(**{"run.steps": 220}), tmp_path).train(progress=False)
-    with np.load(tmp_path / "replay.npz") as saved:
+def test_a_replay_that_belongs_to_no_checkpoint_is_refused(run_copy):
+    with np.load(run_copy / "replay.npz") as saved:
         arrays = dict(saved)
     arrays["total"] = np.int64(180)
-    np.savez(tmp_path / "replay.npz", **arrays)
+    np.savez(run_copy / "replay.npz", **arrays)
     with pytest.raises(DreamscopeError, match=r"saved with 220 replay rows, but replay.npz holds 180; delete replay.npz"):
-        Trainer(load_run_config(tmp_path / "config.yaml"), tmp_path, resume=True)
+        Trainer(load_run_config(run_copy / "config.yaml"), run_copy, resume=True)
 
 
 def test_config_errors_name_the_key(tmp_path, capsys):
@@ -284,3 +292,101 @@ def test_a_prefill_policy_with_the_wrong_action_size_is_named():
     act = load_prefill_policy("dreamscope.envs.airhockey:chase_policy", 2)
     with pytest.raises(DreamscopeError, match=r"returned actions of shape \(4,\); this env needs \(2,\)"):
         act(np.zeros((1, 22), np.float32), np.random.default_rng(0))
+
+
+def test_meta_records_the_return_normaliser_and_has_one_format(tmp_path):
+    """meta.json carries the normaliser's kind and limit, so the doctor uses the run's limit instead of
+    assuming 1; the instrument API writes the same keys for the same policy."""
+    from dreamscope.diagnostics.doctor import diagnose
+    from dreamscope.instrument import ActorSignals
+    from dreamscope.logs import read_run
+
+    cfg = fast_config(**{"behavior.retnorm": "std", "behavior.retnorm_limit": 2.0})
+    Trainer(cfg, tmp_path / "train").envs.close()  # the constructor writes meta.json
+    meta = json.loads((tmp_path / "train" / "meta.json").read_text())
+    assert (meta["return_norm"], meta["return_limit"]) == ("std", 2.0)
+    ActorSignals(tmp_path / "instrumented", action_dim=1, dist="bounded_normal", std_bounds=(0.1, 1.0), eta=3e-4,
+                 return_norm="std", return_limit=2.0, env="Pendulum-v1")
+    instrumented = json.loads((tmp_path / "instrumented" / "meta.json").read_text())
+    # The same keys but the head's parametrisation (std_bound); the instrument API takes bounds in log σ.
+    trained = {key: value for key, value in meta.items() if key not in ("std_bound", "implementation")}
+    assert instrumented.pop("implementation") == "instrumented" and instrumented.keys() == trained.keys()
+    for key, value in trained.items():
+        assert instrumented[key] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), key
+
+    (tmp_path / "train" / "metrics.jsonl").write_text('{"step": 0, "policy/entropy": 0.5}\n')
+    assert diagnose(read_run(tmp_path / "train")).return_limit == 2.0
+
+
+def test_resume_applies_what_can_change_and_records_it_beside_the_config(run_copy, capsys):
+    started = (run_copy / "config.yaml").read_text()
+    argv = ["train", "--resume", str(run_copy), "--steps", "300", "--set", "optim.lr=1e-3",
+            "--set", "actor.entropy_scale=0.01", "--seed", "0", "--preset", "tiny", "--no-progress"]
+    assert main(argv) == 0
+    assert (run_copy / "config.yaml").read_text() == started  # as the run was started
+    [line] = [json.loads(text) for text in (run_copy / "config_changes.jsonl").read_text().splitlines()]
+    assert line == {"step": 220, "changes": {
+        "run.steps": {"from": 220, "to": 300, "by": "--steps 300"},
+        "actor.entropy_scale": {"from": 3e-4, "to": 0.01, "by": "--set actor.entropy_scale=0.01"},
+        "optim.lr": {"from": 4e-5, "to": 1e-3, "by": "--set optim.lr=1e-3"}}}
+    cfg = load_run_config(run_copy / "config.yaml")  # what a later resume, probe or evaluation sees
+    assert (cfg.run.steps, cfg.optim.lr, cfg.actor.entropy_scale) == (300, 1e-3, 0.01)
+    etas = {line["step"]: line["entropy/eta"] for line in read_metrics(run_copy) if "entropy/eta" in line}
+    assert all(eta == pytest.approx(3e-4 if step <= 220 else 0.01, rel=1e-9) for step, eta in etas.items())
+    assert max(etas) == 300
+    assert json.loads((run_copy / "meta.json").read_text())["eta"] == 0.01
+    import torch
+
+    state = torch.load(run_copy / "checkpoint.pt", weights_only=True)
+    assert state["counters"]["step"] == 300
+    assert state["optimizer"]["opt"]["param_groups"][0]["lr"] == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("argv, option, key", [
+    (["--seed", "1"], "--seed 1", "run.seed=1"),
+    (["--env", "MountainCarContinuous-v0"], "--env MountainCarContinuous-v0", "run.env='MountainCarContinuous-v0'"),
+    (["--set", "world_model.deter=64"], "--set world_model.deter=64", "world_model.deter=64"),
+    (["--preset", "size1m"], "--preset size1m", "world_model.deter=512"),
+    (["--set", "run.steps=400", "--set", "behavior.retnorm_limit=2"], "--set behavior.retnorm_limit=2",
+     "behavior.retnorm_limit=2.0"),
+])
+def test_resume_refuses_what_cannot_change_and_touches_nothing(tmp_path, capsys, argv, option, key):
+    cfg = fast_config(**{"run.steps": 220})
+    dump_yaml(cfg, tmp_path / "config.yaml")  # the refusal comes before the run is opened
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["train", "--resume", str(tmp_path), *argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{option}: {key} (the run has" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_resume_options_that_repeat_the_run_change_nothing(tmp_path):
+    import argparse
+
+    from dreamscope.envs.factory import resolve_env_id
+    from dreamscope.resume import option_sources, requested_changes
+
+    cfg = fast_config(**{"run.env": "dreamscope/AirHockey-v1"})
+    args = argparse.Namespace(preset="tiny", config=None, set=["run.prefill=200"], env="airhockey", steps=360, seed=0)
+    same, changes = requested_changes(cfg, option_sources(args), resolve_env_id)
+    assert changes == {} and same.to_dict() == cfg.to_dict()
+
+
+def test_every_config_key_is_decided_for_resume():
+    from dreamscope.config import _all_keys
+    from dreamscope.resume import APPLIES, REFUSED
+
+    keys = set(_all_keys(Config()))
+    assert not APPLIES.keys() & REFUSED.keys()
+    assert APPLIES.keys() | REFUSED.keys() == keys
+
+
+def test_resume_refuses_a_new_eta_where_the_checkpoint_holds_it():
+    from dreamscope.resume import requested_changes
+
+    fixed, target = fast_config(), fast_config(**{"actor.entropy_control": "target"})
+    set_eta = [("--set actor.entropy_scale=0.01", lambda cfg: apply_overrides(cfg, {"actor.entropy_scale": "0.01"}))]
+    assert requested_changes(fixed, set_eta)[0].actor.entropy_scale == 0.01
+    with pytest.raises(DreamscopeError, match=r"--set actor.entropy_scale=0.01: actor.entropy_scale=0.01 .*"
+                                              r"entropy_control=target"):
+        requested_changes(target, set_eta)

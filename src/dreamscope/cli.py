@@ -1,7 +1,8 @@
 """The `dreamscope` command: one entry point whose sub-commands live in their own modules.
 
-Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int`` and keeps
-heavy imports (torch, mujoco) inside ``run`` so that `dreamscope entropy` starts instantly.
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Only the chosen
+command's module is imported (``dreamscope --help`` imports none), and modules keep heavy imports
+(torch, mujoco) inside ``run``, so that `dreamscope entropy` starts without torch.
 """
 
 from __future__ import annotations
@@ -26,19 +27,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command listed and ``command``'s own options (its module imported)."""
     parser = argparse.ArgumentParser(prog="dreamscope", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in COMMANDS.items():
+        if name != command:
+            sub.add_parser(name, help=help_text)
+            continue
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
-        module.add_arguments(command)
-        command.set_defaults(_run=module.run)
+        chosen = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(chosen)
+        chosen.set_defaults(_run=module.run)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command ``argv`` names: its first word (the top level has no options taking values)."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_in(argv)).parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except DreamscopeError as err:

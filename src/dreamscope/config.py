@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, get_type_hints
@@ -15,6 +16,7 @@ from typing import Any, Sequence, get_type_hints
 import yaml
 
 from dreamscope.errors import DreamscopeError
+from dreamscope.run_files import CONFIG_CHANGES
 
 
 @dataclass
@@ -297,14 +299,25 @@ def load_yaml(path: str | Path, cfg: Config | None = None) -> Config:
 
 
 def load_run_config(path: str | Path) -> Config:
-    """A run's own config.yaml, as `train` wrote it. Keys younger than the run take their
+    """A run's own config.yaml, as `train` wrote it, with the changes each `train --resume` recorded
+    beside it (CONFIG_CHANGES) applied in order. Keys younger than the run take their
     ``LEGACY_VALUES`` and a recorded alias its ``LEGACY_ENV_ALIASES`` id, so that a run resumed,
     probed or re-swept goes on as it was trained."""
     recorded = _read_sections(Path(path))
     env = recorded.get("run.env")
     if isinstance(env, str) and env in LEGACY_ENV_ALIASES:
         recorded["run.env"] = LEGACY_ENV_ALIASES[env]
-    return apply_overrides(Config(), {**LEGACY_VALUES, **recorded}, origin=str(path))
+    cfg = apply_overrides(Config(), {**LEGACY_VALUES, **recorded}, origin=str(path))
+    changes = Path(path).parent / CONFIG_CHANGES
+    if changes.is_file():
+        for number, line in enumerate(changes.read_text().splitlines(), 1):
+            try:
+                changed = {key: change["to"] for key, change in json.loads(line)["changes"].items()}
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise DreamscopeError(f"{changes}:{number}: expected {{\"step\": N, \"changes\": {{KEY: {{\"from\", "
+                                      f"\"to\", \"by\"}}}}}} as `train --resume` writes it") from None
+            cfg = apply_overrides(cfg, changed, origin=f"{changes}:{number}")
+    return cfg
 
 
 def dump_yaml(cfg: Config, path: str | Path) -> None:

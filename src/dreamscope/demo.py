@@ -1,7 +1,7 @@
-"""The seed's question answered end to end: train its set-up on air hockey, diagnose, probe, report.
+"""Why does a policy's logged entropy stay at 13.67? Answered end to end on air hockey: train, diagnose, probe, report.
 
-The set-up is the one from the question dreamscope was built to answer: a 4-D tanh-squashed
-policy with log σ in (−5, 2), an entropy bonus η = 3e-3, sparse ±10 goal rewards. The model
+The set-up is the case dreamscope was built to explain, a SAC-style DreamerV3 port's: a 4-D
+tanh-squashed policy with log σ in (−5, 2), an entropy bonus η = 3e-3, sparse ±10 goal rewards. The model
 is small (the ``tiny`` preset widened to 64 units, lr 3e-4) so that the whole story fits a few
 minutes on two CPU cores. The settings are the bundled config ``airhockey_seed_small``, which
 ``train --config`` and ``sweep --config`` take by name. Running the demo again continues an

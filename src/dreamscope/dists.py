@@ -18,11 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-LN2 = math.log(2.0)
-#: Entropy of a unit Gaussian in nats, ½·ln(2πe); add ln σ for N(μ, σ).
-GAUSSIAN_ENTROPY_UNIT = 0.5 * math.log(2.0 * math.pi * math.e)
-#: |a| above this counts as a saturated (bang-bang) action component.
-SATURATION_THRESHOLD = 0.99
+from dreamscope.metrics import GAUSSIAN_ENTROPY_UNIT, LN2, SATURATION_THRESHOLD  # noqa: F401 (re-exported)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -227,6 +223,17 @@ class BoundedNormal(ContinuousPolicy):
         self.mean = torch.tanh(mean_raw)
         self.std = (std_max - std_min) * torch.sigmoid(std_raw + 2.0) + std_min
 
+    @classmethod
+    def from_moments(cls, mean: torch.Tensor, std: torch.Tensor, std_min: float = 0.1,
+                     std_max: float = 1.0) -> "BoundedNormal":
+        """The head whose mean and σ are these (for code that holds the moments, not the raw outputs):
+        the mean is kept inside (−1, 1) and σ inside [std_min, std_max], as the head keeps them."""
+        if not 0 < std_min < std_max:
+            raise ValueError(f"need 0 < std_min < std_max, got std_min={std_min}, std_max={std_max}")
+        edge = 1.0 - torch.finfo(mean.dtype).eps
+        frac = ((std - std_min) / (std_max - std_min)).clamp(0.0, 1.0)
+        return cls(torch.atanh(mean.clamp(-edge, edge)), torch.logit(frac) - 2.0, std_min, std_max)
+
     def sample(self) -> torch.Tensor:
         return self.mean + self.std * torch.randn_like(self.mean)
 
@@ -303,6 +310,13 @@ class TanhNormal(ContinuousPolicy):
             self.std = torch.exp(std_raw.clamp(lo, hi))
         else:
             self.std = (self.std_max - self.std_min) * torch.sigmoid(std_raw + 2.0) + self.std_min
+
+    @classmethod
+    def from_moments(cls, mean: torch.Tensor, std: torch.Tensor, logstd_min: float = -5.0,
+                     logstd_max: float = 2.0) -> "TanhNormal":
+        """The policy with this pre-tanh mean and σ (for code that holds the moments, not the raw
+        outputs), σ clamped into [e^logstd_min, e^logstd_max] as ``logstd_clamp`` keeps it."""
+        return cls(mean, torch.log(std), "logstd_clamp", logstd_min, logstd_max)
 
     def sample_pretanh(self) -> torch.Tensor:
         """Reparameterised pre-tanh sample x; the action is tanh(x)."""

@@ -26,12 +26,12 @@ import numpy as np
 
 from dreamscope.cli_args import int_option, progress_bar
 from dreamscope.errors import DreamscopeError
+from dreamscope.metrics import SATURATION_THRESHOLD
 from dreamscope.run_files import CHECKPOINT, CONFIG
 
 POLICIES = {"sample": "actions drawn from the policy, as in training", "mode": "the policy's most likely action"}
 #: far from the env seeds training uses (run.seed + env index, and + 1000 x episodes at resets)
 DEFAULT_SEED = 1_000_000
-SATURATED = 0.99  # |a| above this counts as saturated, as policy/saturation_frac counts it
 
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -72,7 +72,7 @@ def play(envs, policy: Policy, episodes: int, seed: int, advance: Callable[[], N
         active = (finished < quota) & ~reset
         score += np.where(active, reward, 0.0)
         length += active
-        saturated += int((np.abs(action[active]) > SATURATED).sum())
+        saturated += int((np.abs(action[active]) > SATURATION_THRESHOLD).sum())
         components += int(active.sum()) * action.shape[-1]
         episode_done = ~reset & (terminated | truncated)
         for i in np.flatnonzero(episode_done & active):

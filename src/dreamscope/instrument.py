@@ -53,22 +53,22 @@ import torch
 from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics
 from dreamscope.dists import BoundedNormal, TanhNormal
 from dreamscope.errors import DreamscopeError
-from dreamscope.run_files import META, METRICS
+from dreamscope.run_files import META, METRICS, policy_meta, write_meta
 
 __all__ = ["ActorSignals"]
 
 DISTS = ("tanh_normal", "bounded_normal")
+#: σ may pass its bounds by this fraction of the log-σ range (float32 rounding of a clamped σ);
+#: further out, the bounds given are not the policy's.
+STD_BOUND_SLACK = 1e-3
 
 
 def _policy(dist: str, mean: torch.Tensor, std: torch.Tensor, std_min: float, std_max: float):
-    """A dreamscope distribution whose mean and std are the caller's tensors (the bounds are metadata)."""
-    zeros = torch.zeros_like(mean)
+    """The dreamscope distribution with the caller's mean and std, σ kept in the bounds as that
+    distribution keeps it."""
     if dist == "tanh_normal":
-        policy = TanhNormal(zeros, zeros, "logstd_clamp", math.log(std_min), math.log(std_max))
-    else:
-        policy = BoundedNormal(zeros, zeros, std_min, std_max)
-    policy.mean, policy.std = mean, std
-    return policy
+        return TanhNormal.from_moments(mean, std, math.log(std_min), math.log(std_max))
+    return BoundedNormal.from_moments(mean, std, std_min, std_max)
 
 
 def _value(x) -> float:
@@ -82,14 +82,17 @@ class ActorSignals:
     (DreamerV3's N(mean, std) clipped to [-1, 1]); the std bounds come from ``logstd_bounds``
     (log σ) or ``std_bounds`` (σ), by default (-5, 2) in log σ for tanh_normal and [0.1, 1] for
     bounded_normal. ``eta`` is the entropy-bonus scale (meta.json; pass ``eta=`` to
-    :meth:`log` as well if it changes). An existing ``metrics.jsonl`` is never overwritten:
-    ``resume=True`` appends to it.
+    :meth:`log` as well if it changes). ``return_limit`` is the L of the return normaliser's
+    max(L, S) and ``return_norm`` its kind (DreamerV3's percentile spread is ``"perc"``); both go
+    into meta.json, and without L the doctor assumes DreamerV3's 1. An existing ``metrics.jsonl``
+    is never overwritten: ``resume=True`` appends to it.
     """
 
     def __init__(self, run_dir: str | Path, action_dim: int, dist: str = "tanh_normal", eta: float | None = None,
                  logstd_bounds: tuple[float, float] | None = None, std_bounds: tuple[float, float] | None = None,
                  every: int = 10, resume: bool = False, action_entropy_samples: int = 16,
-                 drift_rate: float = 0.02, return_limit: float | None = None, env: str | None = None):
+                 drift_rate: float = 0.02, return_limit: float | None = None, return_norm: str | None = None,
+                 env: str | None = None):
         self.run_dir = Path(run_dir)
         if dist not in DISTS:
             raise DreamscopeError(f"ActorSignals(dist={dist!r}): accepted: {', '.join(DISTS)}")
@@ -111,6 +114,12 @@ class ActorSignals:
             raise DreamscopeError(f"ActorSignals: std bounds log σ ∈ ({lo}, {hi}); expected finite lower < upper")
         if eta is not None and not (math.isfinite(eta) and eta >= 0):
             raise DreamscopeError(f"ActorSignals(eta={eta!r}): expected a finite number >= 0")
+        if return_limit is not None and not (math.isfinite(return_limit) and return_limit > 0):
+            raise DreamscopeError(f"ActorSignals(return_limit={return_limit!r}): expected a finite number > 0, "
+                                  "the L of the normaliser's max(L, S) (1 in DreamerV3)")
+        if return_norm is not None and not (isinstance(return_norm, str) and return_norm):
+            raise DreamscopeError(f"ActorSignals(return_norm={return_norm!r}): expected the normaliser's kind as a "
+                                  "name, e.g. 'perc' (DreamerV3's percentile spread), 'std' or 'none'")
         self.action_dim, self.dist, self.eta, self.every = action_dim, dist, eta, every
         self.std_min, self.std_max = math.exp(lo), math.exp(hi)
         self.action_entropy_samples = action_entropy_samples
@@ -124,7 +133,7 @@ class ActorSignals:
             raise DreamscopeError(f"{self.metrics_path} already exists; pass resume=True to append to it, "
                                   "or choose another run directory")
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        meta = self._meta(return_limit, env)
+        meta = self._meta(return_norm, None if return_limit is None else float(return_limit), env)
         if resume and self.meta_path.is_file():
             try:
                 old = json.loads(self.meta_path.read_text())
@@ -136,21 +145,14 @@ class ActorSignals:
                 raise DreamscopeError(f"{self.meta_path}: the run was logged with " + ", ".join(
                     f"{k}={a!r}" for k, (a, b) in clash.items()) + "; this ActorSignals has " + ", ".join(
                     f"{k}={b!r}" for k, (a, b) in clash.items()) + "; resume with the same policy or log elsewhere")
-        self.meta_path.write_text(json.dumps(meta, indent=2))
+        write_meta(self.run_dir, meta)
 
-    def _meta(self, return_limit: float | None, env: str | None) -> dict:
-        """meta.json in the format `dreamscope train` writes (what the doctor cannot infer from names)."""
-        ref = _policy(self.dist, torch.zeros(1, self.action_dim), torch.ones(1, self.action_dim),
+    def _meta(self, return_norm: str | None, return_limit: float | None, env: str | None) -> dict:
+        """meta.json, by the writer `dreamscope train` uses (what the doctor cannot infer from names)."""
+        ref = _policy(self.dist, torch.zeros(1, self.action_dim), torch.full((1, self.action_dim), self.std_min),
                       self.std_min, self.std_max)
-        meta = {"implementation": "instrumented", "action_dim": self.action_dim, "dist": self.dist,
-                "eta": self.eta, "std_min": self.std_min, "std_max": self.std_max,
-                "logstd_min": math.log(self.std_min), "logstd_max": math.log(self.std_max),
-                "entropy_max": ref.entropy_ceiling(), "entropy_min_ref": ref.entropy_floor()}
-        if env is not None:
-            meta["env"] = env
-        if return_limit is not None:
-            meta["return_limit"] = float(return_limit)
-        return {k: v for k, v in meta.items() if v is not None}
+        return policy_meta(ref, implementation="instrumented", dist=self.dist, eta=self.eta, env=env,
+                           return_norm=return_norm, return_limit=return_limit)
 
     # ------------------------------------------------------------------------------ logging
     def due(self) -> bool:
@@ -174,6 +176,7 @@ class ActorSignals:
         if std.shape != mean.shape or mean.shape[-1] != self.action_dim:
             raise DreamscopeError(f"ActorSignals.log: mean {tuple(mean.shape)} and std {tuple(std.shape)} must have "
                                   f"the same shape with the action dimension ({self.action_dim}) last")
+        self._check_std_bounds(std)
         metrics: dict[str, float] = {}
         if pg_loss is not None and actor_params is not None:
             params = [p for p in actor_params if p.requires_grad]
@@ -201,6 +204,18 @@ class ActorSignals:
         metrics["perf/signals_seconds"] = time.perf_counter() - t0
         self._write(step, metrics)
         return metrics
+
+    def _check_std_bounds(self, std: torch.Tensor) -> None:
+        """σ beyond the bounds (more than rounding) means the bounds given do not describe the policy,
+        and every at-the-bound fraction and the entropy ceiling would be wrong."""
+        log_std = torch.log(std.detach().double())
+        lo, hi = math.log(self.std_min), math.log(self.std_max)
+        slack = STD_BOUND_SLACK * (hi - lo)
+        if float(log_std.min()) < lo - slack or float(log_std.max()) > hi + slack:
+            raise DreamscopeError(
+                f"ActorSignals.log: std spans [{float(log_std.min().exp()):.4g}, {float(log_std.max().exp()):.4g}], "
+                f"outside the bounds [{self.std_min:.4g}, {self.std_max:.4g}] (log σ ∈ [{lo:.4g}, {hi:.4g}]) this "
+                "ActorSignals was given; pass the logstd_bounds or std_bounds your policy keeps σ in")
 
     @staticmethod
     def _returns(adv, raw, returns, values, lo, hi) -> dict[str, float]:

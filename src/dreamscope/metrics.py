@@ -1,7 +1,17 @@
 """Canonical metric names: written by `train`, produced by every log reader, read by the doctor.
 
-Keep this the single list; readers map foreign names onto these keys.
+Keep this the single list; readers map foreign names onto these keys. The constants the metrics
+are defined with live here too, free of torch, so that `dreamscope entropy` and the readers share
+them with the distributions that train.
 """
+
+import math
+
+#: |a| above this counts as a saturated (bang-bang) action component (policy/saturation_frac).
+SATURATION_THRESHOLD = 0.99
+LN2 = math.log(2.0)
+#: Entropy of a unit Gaussian in nats, ½·ln(2πe); add ln σ for N(μ, σ).
+GAUSSIAN_ENTROPY_UNIT = 0.5 * math.log(2.0 * math.pi * math.e)
 
 CANONICAL_METRICS: dict[str, str] = {
     # policy distribution
@@ -12,7 +22,7 @@ CANONICAL_METRICS: dict[str, str] = {
     "policy/std_mean": "mean policy std", "policy/std_min": "min policy std", "policy/std_max": "max policy std",
     "policy/std_at_upper_frac": "fraction of std components at the upper bound",
     "policy/std_at_lower_frac": "fraction of std components at the lower bound",
-    "policy/saturation_frac": "fraction of action components with |a| > 0.99",
+    "policy/saturation_frac": f"fraction of action components with |a| > {SATURATION_THRESHOLD}",
     "policy/logprob_mean": "mean log-prob of the imagined actions",
     # actor gradient decomposition
     "actor/pg_grad_norm": "norm of the policy-gradient term's gradient on the actor",

@@ -1,8 +1,10 @@
 """Train a DreamerV3 agent on a continuous-control env, measuring every entropy signal.
 
-The run directory holds config.yaml, meta.json (what the doctor needs to know about the
-policy), metrics.jsonl, TensorBoard events (tb/), checkpoint.pt and replay.npz. A killed
-run continues with --resume RUN_DIR and loses at most one checkpoint interval.
+The run directory holds config.yaml (as the run was started), meta.json (what the doctor needs
+to know about the policy), metrics.jsonl, TensorBoard events (tb/), checkpoint.pt and replay.npz.
+A killed run continues with --resume RUN_DIR and loses at most one checkpoint interval; options
+given with --resume change only what nothing saved depends on, and config_changes.jsonl records
+each change.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from dreamscope.config import Config, PRESETS, _all_keys, compose, dump_yaml, load_run_config, parse_set_args
+from dreamscope.envs.factory import resolve_env_id
 from dreamscope.errors import DreamscopeError
-from dreamscope.run_files import CHECKPOINT, CONFIG, META, METRICS, REPLAY, REPLAY_STAGED
+from dreamscope.resume import option_sources, record, requested_changes
+from dreamscope.run_files import CHECKPOINT, CONFIG, METRICS, REPLAY, REPLAY_STAGED, policy_meta, write_meta
+
+
+DEFAULT_PRESET = "size1m"
 
 
 def config_help() -> str:
@@ -38,14 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = config_help()
     parser.add_argument("--env", help="airhockey | airhockey-dense | airhockey-idle | airhockey-idle-dense | Gymnasium id (Pendulum-v1) | dmc:DOMAIN-TASK | module:EnvId (default: airhockey)")
-    parser.add_argument("--preset", default="size1m", choices=list(PRESETS), help="model size (default: size1m)")
+    parser.add_argument("--preset", choices=list(PRESETS), help="model size (default: size1m)")
     parser.add_argument("--steps", type=int, help="agent steps to train for (default: run.steps)")
     parser.add_argument("--logdir", help="run directory (default: runs/ENV-TIMESTAMP)")
     parser.add_argument("--config", action="append", help="YAML file of config sections, or a bundled config's name "
                         "(e.g. airhockey_seed_small), applied after the preset; repeatable: later files override earlier ones")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key; repeatable")
     parser.add_argument("--seed", type=int, help="random seed (default: run.seed)")
-    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint; "
+                        "--steps, --set and --config may change the keys nothing saved depends on (steps, intervals, "
+                        "device, learning rate, fixed eta, ...), and a change to any other key is refused")
     parser.add_argument("--overwrite", action="store_true", help="allow writing into an existing run directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (for logs and CI)")
 
@@ -55,21 +64,25 @@ def build_config(args: argparse.Namespace) -> Config:
     for flag, key in (("env", "run.env"), ("steps", "run.steps"), ("seed", "run.seed")):
         if getattr(args, flag) is not None:
             overrides[key] = str(getattr(args, flag))
-    return compose(args.preset, args.config, overrides)
+    return compose(args.preset or DEFAULT_PRESET, args.config, overrides)
 
 
 def run(args: argparse.Namespace) -> int:
+    changes = {}
     if args.resume:
         logdir = Path(args.resume)
         if not (logdir / CONFIG).exists():
             raise DreamscopeError(f"--resume {logdir}: no {CONFIG} there; is it a dreamscope run directory?")
-        cfg = load_run_config(logdir / CONFIG)
-        if args.steps is not None:
-            cfg.run.steps = args.steps
+        cfg, changes = requested_changes(load_run_config(logdir / CONFIG), option_sources(args), resolve_env_id,
+                                         str(logdir))
     else:
         cfg = build_config(args)
         logdir = Path(args.logdir or f"runs/{cfg.run.env.replace('/', '_').replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}")
     trainer = Trainer(cfg, logdir, resume=bool(args.resume), overwrite=args.overwrite)
+    if changes:
+        path = record(logdir, trainer.step, changes)
+        applied = ", ".join(f"{key} {c['from']!r} -> {c['to']!r} ({c['by']})" for key, c in changes.items())
+        print(f"resumed at step {trainer.step} with {applied}; recorded in {path}")
     trainer.train(progress=not args.no_progress)
     print(f"run written to {logdir}")
     return 0
@@ -125,7 +138,7 @@ class Trainer:
         import torch
 
         from dreamscope.agent.agent import Agent
-        from dreamscope.envs.factory import make_vector_env, resolve_env_id
+        from dreamscope.envs.factory import make_vector_env
         from dreamscope.replay import Replay
         from dreamscope.rewards import smooth_rewards
 
@@ -162,24 +175,24 @@ class Trainer:
             self._load_checkpoint()
         elif not resume:
             dump_yaml(cfg, self.logdir / CONFIG)
-            (self.logdir / META).write_text(json.dumps(self._meta(), indent=2))
+        write_meta(self.logdir, self._meta())  # on resume too: η may have changed, and older runs lack keys
         self._truncate_metrics_after(self.step)
         from torch.utils.tensorboard import SummaryWriter
 
         self.tb = SummaryWriter(str(self.logdir / "tb"), purge_step=self.step if resume else None)
 
     def _meta(self) -> dict:
-        """What a log reader cannot infer from metric names: the policy's distribution and bounds."""
+        """What a log reader cannot infer from metric names: the policy's distribution and bounds, the return normaliser."""
         import torch
 
-        a = self.cfg.actor
+        a, b = self.cfg.actor, self.cfg.behavior
         with torch.no_grad():
             dist = self.agent.ac.actor(torch.zeros(1, self.agent.wm.feat_dim, device=self.cfg.run.device))
-        return {"implementation": "dreamscope", "env": self.cfg.run.env, "action_dim": self.action_dim,
-                "dist": a.dist, "std_bound": a.std_bound if a.dist == "tanh_normal" else "minmax",
-                "eta": a.entropy_scale, "std_min": dist.std_min, "std_max": dist.std_max,
-                "logstd_min": float(np.log(dist.std_min)), "logstd_max": float(np.log(dist.std_max)),
-                "entropy_max": dist.entropy_ceiling(), "entropy_min_ref": dist.entropy_floor()}
+        # Without a normaliser the advantages are divided by 1 = max(1, S = 0): the limit the doctor reads.
+        limit = 1.0 if b.retnorm == "none" else b.retnorm_limit
+        return policy_meta(dist, implementation="dreamscope", env=self.cfg.run.env, dist=a.dist,
+                           std_bound=a.std_bound if a.dist == "tanh_normal" else "minmax", eta=a.entropy_scale,
+                           return_norm=b.retnorm, return_limit=limit)
 
     # ------------------------------------------------------------------ checkpointing
     def _save_checkpoint(self) -> None:
