@@ -4,8 +4,8 @@ Trains autoencoders on the observations in a run's replay, with no dynamics and 
 that only the bottleneck differs: a dense 64-unit code, or a sampled S x C categorical code
 with straight-through gradients and 1% unimix (the RSSM posterior's). The loss is the
 world model's: summed squared error in symlog space. It prints the share of the symlog
-variance each explains on held-out windows, overall and for chosen dimensions. The README's
-"what caps the decoded share" numbers come from:
+variance each explains on held-out windows, overall and for chosen dimensions. The numbers of
+§10 of remedy_search.md ("What caps it") come from:
 
     .venv/bin/python docs/latent_bound.py RUN_DIR            # dense, 32x16, 4x4; 2,000 updates each
 """
