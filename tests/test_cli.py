@@ -55,3 +55,18 @@ def test_help_texts_speak_to_a_user_who_never_saw_our_seed_question(command, cap
     assert done.value.code == 0
     texts = [capsys.readouterr().out] + [path.read_text() for path in sorted(BUNDLED_CONFIGS.glob("*.yaml"))]
     assert [phrase for text in texts for phrase in ("seed's", "seed report", "seed config") if phrase in text.lower()] == []
+
+
+def test_cli_makes_openmp_threads_sleep_unless_the_user_chose(monkeypatch):
+    """A spinning OpenMP wait stalls a 2-thread run next to any other job (docs/benchmarks_speed.md)."""
+    import importlib
+    import os
+
+    import dreamscope.cli
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    importlib.reload(dreamscope.cli)
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    importlib.reload(dreamscope.cli)
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

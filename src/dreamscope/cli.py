@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from dreamscope.errors import DreamscopeError
+
+# OpenMP threads that sleep while they wait instead of spinning: with the default (spinning), a
+# 2-thread run next to any other job on the cores stalled (18x slower or worse, measured in
+# docs/benchmarks_speed.md); with PASSIVE it keeps its share. Read when torch loads libgomp, so
+# it is set before any command imports torch, and only where the user has not chosen.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: sub-command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
