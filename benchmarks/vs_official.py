@@ -87,7 +87,8 @@ def ours_update(preset: str, precision: str, compiled: bool, threads: int, overr
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    cfg = apply_overrides(apply_preset(Config(), preset), {"run.precision": precision, "run.compile": str(compiled), **(overrides or {})})
+    cfg = apply_overrides(apply_preset(Config(), preset),
+                          {"run.precision": precision, "run.compile": str(compiled), **(overrides or {})})
     agent = Agent(cfg, OBS_DIM, ACTION_DIM)
     batch = random_batch(cfg.run.batch_size, cfg.run.batch_length, OBS_DIM, ACTION_DIM)
     agent.train_step(batch)  # the first update allocates the optimiser state (and compiles)
