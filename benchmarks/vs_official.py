@@ -57,8 +57,7 @@ def official_python(official: Path) -> Path:
     python = official / ".venv" / "bin" / "python"
     if python.exists():
         return python
-    requirements = [line.split("#")[0].strip() for line in (official / "requirements.txt").read_text().splitlines()]
-    requirements = [r for r in requirements if r and not r.lower().startswith(OFFICIAL_SKIP)]
+    requirements = official_requirements(official)
     print(f"{official}/.venv is missing: creating it and installing {', '.join(OFFICIAL_PINS + requirements)}",
           file=sys.stderr)
     for cmd in ([sys.executable, "-m", "venv", str(official / ".venv")],
@@ -66,6 +65,12 @@ def official_python(official: Path) -> Path:
         if subprocess.run(cmd).returncode:
             sys.exit(f"setting up {official}/.venv failed at: {' '.join(cmd)}")
     return python
+
+
+def official_requirements(official: Path) -> list[str]:
+    """DIR/requirements.txt without the lines a CPU update does not need (OFFICIAL_SKIP)."""
+    lines = [line.split("#")[0].strip() for line in (official / "requirements.txt").read_text().splitlines()]
+    return [line for line in lines if line and not line.lower().startswith(OFFICIAL_SKIP)]
 
 
 def official_commit(official: Path) -> str:

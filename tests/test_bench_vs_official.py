@@ -37,6 +37,14 @@ def test_official_dir_from_environment_and_not_a_checkout(tmp_path):
     assert not (tmp_path / ".venv").exists()
 
 
+def test_official_venv_installs_cpu_jax_not_the_cuda_and_atari_pins(tmp_path):
+    (tmp_path / "requirements.txt").write_text(
+        "ale_py==0.9.0\nautorom[accept-rom-license]==0.6.1\nchex\njax[cuda12]==0.4.33\n"
+        "numpy<2  # DMLab: <2\nnvidia-cuda-nvcc-cu12<=12.2\noptax\n\nninjax>=3.5.1\n")
+    assert vs_official.official_requirements(tmp_path) == ["chex", "numpy<2", "optax", "ninjax>=3.5.1"]
+    assert "jax[cpu]==0.4.33" in vs_official.OFFICIAL_PINS
+
+
 @pytest.mark.parametrize("args", [["--repeats", "0"], ["--threads", "-1"], ["--precisions", "float16"]])
 def test_bad_arguments_are_usage_errors(args):
     result = _run(*args)
