@@ -23,6 +23,17 @@ import time
 from machine import describe
 
 
+def random_batch(B: int, T: int, obs_dim: int, action_dim: int, device: str = "cpu") -> dict:
+    """A replay batch of one long episode: random observations and actions, a reward every 50 steps."""
+    import torch
+
+    batch = {"obs": torch.randn(B, T, obs_dim), "prev_action": torch.rand(B, T, action_dim) * 2 - 1,
+             "reward": torch.zeros(B, T), "is_first": torch.zeros(B, T, dtype=torch.bool),
+             "is_terminal": torch.zeros(B, T, dtype=torch.bool)}
+    batch["reward"][:, ::50] = 10.0
+    return {key: value.to(device) for key, value in batch.items()}
+
+
 def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: int, device: str) -> dict:
     import torch
 
@@ -36,11 +47,7 @@ def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: 
                           {"run.compile": str(compiled), "run.precision": precision, "run.device": device})
     obs_dim, action_dim, B, T = 16, 4, cfg.run.batch_size, cfg.run.batch_length
     agent = Agent(cfg, obs_dim, action_dim).to(device)
-    batch = {"obs": torch.randn(B, T, obs_dim), "prev_action": torch.rand(B, T, action_dim) * 2 - 1,
-             "reward": torch.zeros(B, T), "is_first": torch.zeros(B, T, dtype=torch.bool),
-             "is_terminal": torch.zeros(B, T, dtype=torch.bool)}
-    batch["reward"][:, ::50] = 10.0
-    batch = {key: value.to(device) for key, value in batch.items()}
+    batch = random_batch(B, T, obs_dim, action_dim, device)
     on_gpu = device.startswith("cuda")
     sync = torch.cuda.synchronize if on_gpu else (lambda: None)
     warm = time.perf_counter()
