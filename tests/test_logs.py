@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dreamscope.errors import DreamscopeError
-from dreamscope.logs import FORMATS, detect_format, jsonl, read_run
+from dreamscope.logs import FORMATS, Series, detect_format, jsonl, read_run
 from dreamscope.logs.steps import RESTART_FRACTION, repair_steps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
@@ -149,7 +149,7 @@ def test_real_turtlebot_return_scale_is_the_percentile_gap(name):
 def test_vectorised_and_per_line_paths_agree_on_real_logs(name, monkeypatch):
     path = realrun(name)
     fast = read_run(path)
-    monkeypatch.setattr(jsonl, "_parse_block_fast", lambda block, lines: None)
+    monkeypatch.setattr(jsonl, "_arrow_table", lambda data, fields, lines: None)
     careful = read_run(path)
     assert fast.series.keys() == careful.series.keys()
     assert all(same_series(fast.series[k], careful.series[k]) for k in fast.series)
@@ -606,3 +606,86 @@ def test_detect_every_format(tmp_path):
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(DreamscopeError, match=r"empty_dir: no log found"):
         detect_format(tmp_path / "empty_dir")
+
+
+# ---------------------------------------------------------------- the bulk (table) path and gzip
+
+def careful_only(monkeypatch):
+    monkeypatch.setattr(jsonl, "_arrow_table", lambda data, fields, lines: None)
+
+
+TRICKY = [
+    '{"step": %d, "x-1": 5.0, "e": 1e-05}',   # digits and 'e' inside keys: the skeleton cannot tell these apart
+    '{"step": %d, "x": -15.0, "e": 2.5}',
+    '{"step": %d, "x-1": NaN, "e": Infinity}',
+    '{"step": %d, "e": 7, "x-1": 6}',          # the same keys in another order
+    '{"step": %d, "x-1": 1, "x-1": 2}',        # a duplicate key: JSON keeps the last value
+    '{"step": %d, "a,b": 3, "c:d": 4}',        # separators inside keys
+    '{"step": %d, "q\\"uote": 8}',             # an escaped quote inside a key
+    '{"step": %d, "x-1": 9}:',                 # text after the object
+    '{"step": %d, "x-1": 1.5.5}',              # not a number
+    '{"step": %d, "x-1": 12345678901234567890, "e": -0.0}',
+]
+
+
+def test_table_path_agrees_with_json_on_tricky_lines(tmp_path, monkeypatch):
+    lines = [template % (10 * rep + k) for rep in range(3) for k, template in enumerate(TRICKY)]
+    path = write_lines(tmp_path / "metrics.jsonl", lines)
+    bulk = read_run(path, format="dreamscope")
+    careful_only(monkeypatch)
+    careful = read_run(path, format="dreamscope")
+    assert bulk.series.keys() == careful.series.keys()
+    assert all(same_series(bulk.series[k], careful.series[k]) for k in bulk.series)
+    assert bulk.warnings == careful.warnings
+    expected = {}  # independent of both paths: json's own reading, line by line
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        for key, value in obj.items():
+            expected.setdefault(key, []).append((obj["step"], value))
+    for key, points in expected.items():
+        if key != "step":
+            assert same_series(bulk.get(f"raw/{key}"), Series(*zip(*points))), key
+
+
+def test_table_path_reads_numbers_exactly(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(size=300), rng.normal(size=100) * 1e-300, rng.normal(size=100) * 1e300,
+                             [0.1, 1 / 3, 2.0**-1074, 1.7976931348623157e308]])
+    path = write_lines(tmp_path / "metrics.jsonl", [{"step": i, "policy/entropy": float(v)} for i, v in enumerate(values)])
+    run = read_run(path, format="dreamscope")
+    assert run.get("policy/entropy").values.tolist() == values.tolist()  # bit for bit, as json.dumps wrote them
+
+
+def test_gzip_jsonl_and_csv_read_like_plain(tmp_path):
+    import gzip
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "packed").mkdir()
+    lines = [{"step": 10 * i, "train/ent/action": 1.0 - 0.01 * i, "episode/score": float(i)} for i in range(50)]
+    plain = write_lines(tmp_path / "plain" / "metrics.jsonl", lines)
+    packed = tmp_path / "packed" / "metrics.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a, b = read_run(plain), read_run(tmp_path / "packed")
+    assert a.format == b.format == "dreamerv3"
+    assert a.series.keys() == b.series.keys() and all(same_series(a.series[k], b.series[k]) for k in a.series)
+    csv_text = "envSteps,gradientSteps,totalReward,entropies\n" + "".join(f"{100 * i},{i},{i / 2},{3 - i / 10}\n"
+                                                                         for i in range(20))
+    (tmp_path / "nd").mkdir()
+    (tmp_path / "nd" / "metrics.csv.gz").write_bytes(gzip.compress(csv_text.encode()))
+    run = read_run(tmp_path / "nd")
+    assert run.format == "naturaldreamer"
+    assert run.get("policy/entropy").values.tolist() == [3 - i / 10 for i in range(20)]
+
+
+def test_gzip_cut_short_names_file_and_line(tmp_path):
+    import gzip
+
+    lines = [{"step": i, "policy/entropy": float(i)} for i in range(20000)]
+    data = gzip.compress("".join(json.dumps(x) + "\n" for x in lines).encode())
+    path = tmp_path / "metrics.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DreamscopeError, match=r"metrics.jsonl.gz:\d+: the gzip stream breaks off"):
+        read_run(path, format="dreamscope")

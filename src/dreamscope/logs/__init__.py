@@ -9,6 +9,7 @@ oddity in ``Run.warnings``. Mapping tables: :mod:`dreamscope.logs.names`.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -16,10 +17,11 @@ from pathlib import Path
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs import names
 from dreamscope.logs.csvlog import read_csv
-from dreamscope.logs.jsonl import EXPECTED as JSONL_EXPECTED, check_text, read_jsonl
+from dreamscope.logs.jsonl import EXPECTED as JSONL_EXPECTED, read_jsonl
 from dreamscope.logs.schema import Run, Series
 from dreamscope.logs.scope import float_files, read_scope
 from dreamscope.logs.tensorboard import event_dirs, read_tensorboard
+from dreamscope.logs.textfile import GZIP_ERRORS, check_text, log_name, open_log, read_head
 
 __all__ = ["FORMATS", "Run", "Series", "detect_format", "read_run"]
 
@@ -51,24 +53,24 @@ def detect_format(path: str | Path) -> str:
     if not path.exists():
         raise DreamscopeError(f"{path}: no such file or directory; expected a run directory or a log file")
     if path.is_dir():
-        if (path / "metrics.jsonl").is_file():
-            return "dreamscope" if (path / "meta.json").is_file() else _jsonl_flavour(path / "metrics.jsonl")
+        metrics = _metrics_file(path)
+        if metrics is not None:
+            return "dreamscope" if (path / "meta.json").is_file() else _jsonl_flavour(metrics)
         if float_files(path):
             return "dreamerv3-scope"
         if event_dirs(path):
             return "tensorboard"
-        candidates = sorted(path.glob("*.jsonl")) or sorted(path.glob("*.csv"))
+        candidates = _logs_in(path, "jsonl") or _logs_in(path, "csv")
         if len(candidates) == 1:
             return detect_format(candidates[0])
         found = f" (several candidates: {', '.join(c.name for c in candidates[:6])}; pass one)" if candidates else ""
         raise DreamscopeError(f"{path}: no log found{found}; expected metrics.jsonl, scope/*.float, "
-                              f"events.out.tfevents.* or one *.csv / *.jsonl")
+                              f"events.out.tfevents.* or one *.csv / *.jsonl (optionally .gz)")
     if path.name.startswith("events.out.tfevents"):
         return "tensorboard"
     if path.suffix == ".float":
         return "dreamerv3-scope"
-    with open(path, "rb") as f:
-        head = f.read(65536)
+    head = read_head(path)
     if not head.strip():
         raise DreamscopeError(f"{path}:1: the file is {'empty' if not head else 'blank'}; expected one of: "
                               f"{_formats_list()}")
@@ -77,13 +79,23 @@ def detect_format(path: str | Path) -> str:
     check_text(path, head, f"one of: {_formats_list()}")
     first = next(line for line in head.decode("utf-8", "replace").splitlines() if line.strip()).strip()
     if first.startswith("{"):
-        if (path.parent / "meta.json").is_file() and path.name == "metrics.jsonl":
+        if (path.parent / "meta.json").is_file() and log_name(path) == "metrics.jsonl":
             return "dreamscope"
         return _jsonl_flavour(path)
-    if "," in first or path.suffix == ".csv":
+    if "," in first or log_name(path).endswith(".csv"):
         return "naturaldreamer" if "envSteps" in [c.strip() for c in first.split(",")] else "csv"
     raise DreamscopeError(f"{path}:1: neither a JSON line nor a CSV header: {first[:60]!r}; expected one of: "
                           f"{_formats_list()}")
+
+
+def _metrics_file(folder: Path) -> Path | None:
+    """A run directory's metrics.jsonl, or its gzip-compressed metrics.jsonl.gz."""
+    return next((folder / name for name in ("metrics.jsonl", "metrics.jsonl.gz") if (folder / name).is_file()), None)
+
+
+def _logs_in(folder: Path, kind: str) -> list[Path]:
+    """``*.<kind>`` and ``*.<kind>.gz`` files directly in ``folder``."""
+    return sorted([*folder.glob(f"*.{kind}"), *folder.glob(f"*.{kind}.gz")])
 
 
 def _jsonl_flavour(file: Path) -> str:
@@ -95,12 +107,12 @@ def _jsonl_flavour(file: Path) -> str:
     keys: set[str] = set()
     first_bad = None
     size = 0
-    with open(file, encoding="utf-8", errors="replace") as f:
-        for number, line in enumerate(f, 1):
+    with io.TextIOWrapper(open_log(file), encoding="utf-8", errors="replace") as f:
+        for number, line in _lines_until_broken(f):
             size += len(line)
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 if line.strip() and first_bad is None:
                     first_bad = (number, line.strip()[:60])
                 continue
@@ -137,7 +149,7 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         raise DreamscopeError(f"{path}: no such file or directory; expected {FORMATS[fmt]}")
     meta: dict = {}
     if fmt in _JSONL_FORMATS:
-        file = _file_in(path, "metrics.jsonl", "*.jsonl")
+        file = _file_in(path, "jsonl")
         columns, warnings, meta = read_jsonl(file)
         table = _JSONL_FORMATS[fmt]
         found = names.identify(columns)
@@ -159,23 +171,34 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         found = names.identify(columns)
         table = names.TABLES.get(found) or (names.DREAMSCOPE if found == "dreamscope" else names.GENERIC)
     else:
-        columns, warnings, meta = read_csv(_file_in(path, None, "*.csv"), naturaldreamer=fmt == "naturaldreamer")
+        columns, warnings, meta = read_csv(_file_in(path, "csv"), naturaldreamer=fmt == "naturaldreamer")
         table = names.NATURALDREAMER if fmt == "naturaldreamer" else names.GENERIC
     return names.build_run(path, fmt, columns, table, mapping, warnings, meta)
 
 
-def _file_in(path: Path, name: str | None, pattern: str) -> Path:
-    """The log file a directory stands for: ``name`` if it is there, else its only ``pattern`` match."""
+def _file_in(path: Path, kind: str) -> Path:
+    """The log file a directory stands for: its metrics.jsonl(.gz) for jsonl, else its only ``*.<kind>(.gz)``."""
     if not path.is_dir():
         return path
-    if name and (path / name).is_file():
-        return path / name
-    found = sorted(path.glob(pattern))
+    metrics = _metrics_file(path) if kind == "jsonl" else None
+    if metrics is not None:
+        return metrics
+    found = _logs_in(path, kind)
     if len(found) != 1:
         listed = f" ({', '.join(f.name for f in found[:6])})" if found else ""
-        raise DreamscopeError(f"{path}: expected {name or 'one ' + pattern} here, found {len(found)} {pattern} "
-                              f"file(s){listed}; pass the file")
+        raise DreamscopeError(f"{path}: expected {'metrics.jsonl or ' if kind == 'jsonl' else ''}one *.{kind} here, "
+                              f"found {len(found)} *.{kind}(.gz) file(s){listed}; pass the file")
     return found[0]
+
+
+def _lines_until_broken(f):
+    """Numbered lines of a text stream; a broken gzip stream just ends them (the reader reports it)."""
+    number = 0
+    try:
+        for number, line in enumerate(f, 1):
+            yield number, line
+    except GZIP_ERRORS:
+        return
 
 
 def _read_meta(file: Path) -> dict:
