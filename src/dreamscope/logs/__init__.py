@@ -20,6 +20,7 @@ from dreamscope.logs.csvlog import read_csv
 from dreamscope.logs.jsonl import EXPECTED as JSONL_EXPECTED, read_jsonl
 from dreamscope.logs.schema import Run, Series
 from dreamscope.logs.scope import float_files, read_scope
+from dreamscope.logs.sidecar import read_config
 from dreamscope.logs.tensorboard import event_dirs, read_tensorboard
 from dreamscope.logs.textfile import GZIP_ERRORS, check_text, log_name, open_log, read_head
 
@@ -33,11 +34,14 @@ FORMATS: dict[str, str] = {
     "r2dreamer": "NM512/r2dreamer metrics.jsonl (train/action_entropy, train/ret_005, episode/score)",
     "naturaldreamer": "NaturalDreamer metrics CSV (envSteps, gradientSteps, totalReward, ..., entropies, advantages)",
     "tensorboard": "TensorBoard event files (sheeprl, dreamerv3-torch, r2dreamer, official, dreamscope): scalars",
-    "csv": "generic CSV or W&B export: a header with a step column (step, _step, global_step, Step); use mapping",
+    "csv": "generic CSV or W&B export: a header with a step column (step, _step, global_step, Step); "
+           "common names (behavior/entropy_mean, Grads/actor, ...) are read, others via mapping",
+    "jsonl": "generic JSON lines or W&B history: a step key (step, _step, global_step) per line; "
+             "common names are read, others via mapping",
 }
 
 _JSONL_FORMATS = {"dreamscope": names.DREAMSCOPE, "dreamerv3": names.DREAMERV3,
-                  "dreamerv3-torch": names.DREAMERV3_TORCH, "r2dreamer": names.R2DREAMER}
+                  "dreamerv3-torch": names.DREAMERV3_TORCH, "r2dreamer": names.R2DREAMER, "jsonl": names.GENERIC}
 #: Lines (and bytes) format detection reads at most before deciding from what it saw.
 _SNIFF_LINES, _SNIFF_BYTES = 20000, 4 << 20
 _DISTS = ("bounded_normal", "tanh_normal", "discrete")
@@ -124,7 +128,7 @@ def _jsonl_flavour(file: Path) -> str:
                 break
     found = names.identify(keys)
     if found:
-        return found
+        return "jsonl" if found == "lookalike" else found
     if keys and keys <= names.SHARED_KEYS and keys - {"step"}:
         return "dreamerv3"  # episode lines only: the official writer's first lines look exactly like this
     if not keys and first_bad:
@@ -153,7 +157,7 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         columns, warnings, meta = read_jsonl(file)
         table = _JSONL_FORMATS[fmt]
         found = names.identify(columns)
-        if format and found and found != fmt:
+        if format and found not in (None, "lookalike", fmt):
             warnings.append(f"{file}: read as {fmt} as asked, but its keys look like {found}'s; "
                             f"few of them will map (leave format out to detect it)")
         if fmt == "dreamscope":
@@ -165,14 +169,18 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         if path.is_file() and path.suffix != ".float":
             raise DreamscopeError(f"{path}: not a .float file; expected {FORMATS[fmt]}")
         columns, warnings, meta = read_scope(path)
-        table = names.DREAMERV3
+        file, table = path, names.DREAMERV3
     elif fmt == "tensorboard":
         columns, warnings, meta = read_tensorboard(path)
-        found = names.identify(columns)
-        table = names.TABLES.get(found) or (names.DREAMSCOPE if found == "dreamscope" else names.GENERIC)
+        file = event_dirs(path)[0]
+        table = names.TABLES.get(names.identify(columns), names.GENERIC)
     else:
-        columns, warnings, meta = read_csv(_file_in(path, "csv"), naturaldreamer=fmt == "naturaldreamer")
-        table = names.NATURALDREAMER if fmt == "naturaldreamer" else names.GENERIC
+        file = _file_in(path, "csv")
+        columns, warnings, meta = read_csv(file, naturaldreamer=fmt == "naturaldreamer")
+        table = names.NATURALDREAMER if fmt == "naturaldreamer" else names.TABLES.get(names.identify(columns),
+                                                                                      names.GENERIC)
+    if fmt != "dreamscope":  # dreamscope's meta.json says it all
+        read_config(file, meta, warnings)
     return names.build_run(path, fmt, columns, table, mapping, warnings, meta)
 
 
