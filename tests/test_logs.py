@@ -548,6 +548,7 @@ def test_compact_separators_and_crlf(tmp_path):
 
 def test_many_blocks_keep_line_numbers(tmp_path, monkeypatch):
     monkeypatch.setattr(jsonl, "_BLOCK", 64)  # force many blocks, both paths
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
     lines = [{"step": i, "policy/entropy": float(i)} for i in range(200)]
     lines[150] = '{"step": 150, "policy/entropy": oops}'
     run = read_run(write_lines(tmp_path / "metrics.jsonl", lines), format="dreamscope")
@@ -599,8 +600,12 @@ def test_detect_every_format(tmp_path):
     assert detect_format(tmp_path / "sc") == "dreamerv3-scope"
     assert detect_format(tmp_path / "sc" / "scope" / "a.float") == "dreamerv3-scope"
     unknown = write_lines(tmp_path / "unknown.jsonl", [{"step": 5, "foo": 1.0}])
-    with pytest.raises(DreamscopeError, match=r"unknown.jsonl: cannot tell which implementation wrote it .*foo"):
-        detect_format(unknown)
+    assert detect_format(unknown) == "jsonl"
+    run = read_run(unknown)
+    assert "raw/foo" in run.series and any("no key is a name that dreamscope knows (foo)" in w for w in run.warnings)
+    broken = write_lines(tmp_path / "broken.jsonl", ["", "{oops", "{still not"])
+    with pytest.raises(DreamscopeError, match=r"broken.jsonl:2: not a JSON object line: '\{oops'"):
+        detect_format(broken)
     with pytest.raises(DreamscopeError, match="no such file or directory"):
         detect_format(tmp_path / "missing")
     (tmp_path / "empty_dir").mkdir()
@@ -629,6 +634,7 @@ TRICKY = [
 
 
 def test_table_path_agrees_with_json_on_tricky_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
     lines = [template % (10 * rep + k) for rep in range(3) for k, template in enumerate(TRICKY)]
     path = write_lines(tmp_path / "metrics.jsonl", lines)
     bulk = read_run(path, format="dreamscope")
@@ -651,6 +657,7 @@ def test_table_path_agrees_with_json_on_tricky_lines(tmp_path, monkeypatch):
 
 
 def test_table_path_reads_numbers_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
     rng = np.random.default_rng(0)
     values = np.concatenate([rng.normal(size=300), rng.normal(size=100) * 1e-300, rng.normal(size=100) * 1e300,
                              [0.1, 1 / 3, 2.0**-1074, 1.7976931348623157e308]])

@@ -17,6 +17,7 @@ from pathlib import Path
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs import names
 from dreamscope.logs.csvlog import read_csv
+from dreamscope.logs import jsonl
 from dreamscope.logs.jsonl import EXPECTED as JSONL_EXPECTED, read_jsonl
 from dreamscope.logs.schema import Run, Series
 from dreamscope.logs.scope import float_files, read_scope
@@ -117,10 +118,12 @@ def _jsonl_flavour(file: Path) -> str:
             try:
                 obj = json.loads(line)
             except (ValueError, RecursionError):
+                obj = None
+            if not isinstance(obj, dict):
                 if line.strip() and first_bad is None:
                     first_bad = (number, line.strip()[:60])
                 continue
-            if isinstance(obj, dict) and not keys.issuperset(obj):
+            if not keys.issuperset(obj):
                 keys.update(obj)
                 if names.identify(keys) not in (None, "dreamscope"):
                     break
@@ -131,11 +134,10 @@ def _jsonl_flavour(file: Path) -> str:
         return "jsonl" if found == "lookalike" else found
     if keys and keys <= names.SHARED_KEYS and keys - {"step"}:
         return "dreamerv3"  # episode lines only: the official writer's first lines look exactly like this
-    if not keys and first_bad:
-        raise DreamscopeError(f"{file}:{first_bad[0]}: not a JSON object line: {first_bad[1]!r}; "
-                              f"expected {JSONL_EXPECTED}")
-    raise DreamscopeError(f"{file}: cannot tell which implementation wrote it from its keys "
-                          f"({', '.join(sorted(keys)[:12]) or 'none'}); pass format= one of: {_formats_list()}")
+    if not keys:
+        number, text = first_bad or (1, "")
+        raise DreamscopeError(f"{file}:{number}: not a JSON object line: {text!r}; expected {JSONL_EXPECTED}")
+    return "jsonl"  # names no table knows: read as generic JSON lines (read_run says so)
 
 
 def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str] | None = None) -> Run:
@@ -160,6 +162,10 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         if format and found not in (None, "lookalike", fmt):
             warnings.append(f"{file}: read as {fmt} as asked, but its keys look like {found}'s; "
                             f"few of them will map (leave format out to detect it)")
+        if fmt == "jsonl" and found is None:
+            listed = ", ".join(sorted(k for k in columns if k not in jsonl.STEP_KEYS)[:12])
+            warnings.append(f"{file}: no key is a name that dreamscope knows ({listed}); read as generic JSON lines: "
+                            f"pass --map KEY=CANONICAL (e.g. --map my_entropy=policy/entropy) for the ones that matter")
         if fmt == "dreamscope":
             meta.update(_read_meta(file.parent / "meta.json"))
         if fmt == "dreamerv3-torch":
@@ -179,6 +185,10 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         columns, warnings, meta = read_csv(file, naturaldreamer=fmt == "naturaldreamer")
         table = names.NATURALDREAMER if fmt == "naturaldreamer" else names.TABLES.get(names.identify(columns),
                                                                                       names.GENERIC)
+    if not any(len(series) for series in columns.values()):
+        listed = ", ".join(list(columns)[:8]) or "none"
+        raise DreamscopeError(f"{file}:1: not one numeric value in any metric (keys or columns: {listed}); "
+                              f"expected {FORMATS[fmt]}")
     if fmt != "dreamscope":  # dreamscope's meta.json says it all
         read_config(file, meta, warnings)
     return names.build_run(path, fmt, columns, table, mapping, warnings, meta)

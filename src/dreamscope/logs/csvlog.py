@@ -96,7 +96,7 @@ def read_csv(path: Path, naturaldreamer: bool) -> tuple[dict[str, Series], list[
             steps[i] = float(row[step])
         except ValueError:
             pass
-    good = np.isfinite(steps) & (steps == np.round(steps))
+    good = np.isfinite(steps) & (steps == np.round(steps)) & (np.abs(steps) < 2.0**62)
     bad.extend((lines[i], f"step {table[i][step]!r} is not an integer") for i in np.flatnonzero(~good))
     bad.sort()
     for number, reason in bad[:_SHOWN_BAD_ROWS]:
