@@ -187,3 +187,12 @@ def test_every_lookalike_target_is_canonical():
     for table in (*names.TABLES.values(), names.LOOKALIKES):
         for source, target in table.exact.items():
             assert target in CANONICAL_METRICS or target.startswith(("loss/", "perf/")), (table.implementation, source)
+
+
+def test_a_loose_log_does_not_take_a_config_from_the_folder_above(tmp_path):
+    (tmp_path / "config.yaml").write_text("task: dmc_walker_walk\nactent: 0.1\n")
+    (tmp_path / "logs").mkdir()
+    path = tmp_path / "logs" / "metrics.jsonl"
+    path.write_text('{"step": 1, "actor_entropy": 1.0}\n')
+    run = read_run(path)
+    assert "eta" not in run.meta and "action_dim" not in run.meta and "config_file" not in run.meta

@@ -190,7 +190,7 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         raise DreamscopeError(f"{file}:1: not one numeric value in any metric (keys or columns: {listed}); "
                               f"expected {FORMATS[fmt]}")
     if fmt != "dreamscope":  # dreamscope's meta.json says it all
-        read_config(file, meta, warnings)
+        read_config(file, meta, warnings, parents=fmt in ("tensorboard", "dreamerv3-scope"))
     return names.build_run(path, fmt, columns, table, mapping, warnings, meta)
 
 

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import yaml
 
-#: Config files, relative to the folder of the log, nearest first.
-CONFIG_FILES = ("config.yaml", ".hydra/config.yaml", "../config.yaml", "../.hydra/config.yaml")
+#: Config files, relative to the folder of the log, nearest first; the parent's only for logs that
+#: sit in a folder of their own (sheeprl's version_N/, official scope/), not for a loose file.
+CONFIG_FILES = ("config.yaml", ".hydra/config.yaml")
+PARENT_CONFIG_FILES = ("../config.yaml", "../.hydra/config.yaml")
 
 DIST_KEYS = ("agent.policy_dist_cont", "actor_dist_cont", "model.actor.dist.cont.name", "distribution.type",
              "actor.dist")
@@ -85,17 +87,19 @@ def task_action_dim(task: str) -> int | None:
     return next((d for pattern, d in TASK_ACTION_DIMS.items() if re.fullmatch(pattern, name)), None)
 
 
-def find_config(log: Path) -> Path | None:
+def find_config(log: Path, parents: bool) -> Path | None:
     folder = log if log.is_dir() else log.parent
-    return next((folder / name for name in CONFIG_FILES if (folder / name).is_file()), None)
+    names = CONFIG_FILES + (PARENT_CONFIG_FILES if parents else ())
+    return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
-def read_config(log: Path, meta: dict, warnings: list[str]) -> None:
+def read_config(log: Path, meta: dict, warnings: list[str], parents: bool = False) -> None:
     """Fill ``meta`` (dist, std_min, std_max, eta, task, action_dim) from the config beside ``log``.
 
-    Keys already in ``meta`` (a dreamscope meta.json, the user's options) are left as they are.
+    ``parents`` also looks one folder up. Keys already in ``meta`` (a dreamscope meta.json)
+    are left as they are.
     """
-    file = find_config(log)
+    file = find_config(log, parents)
     if file is None:
         return
     try:
