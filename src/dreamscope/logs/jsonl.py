@@ -74,8 +74,8 @@ def _first_fields(line: bytes) -> tuple[tuple[str, ...], list[bytes]] | None:
     return tuple(k for k, _ in pairs), fields
 
 
-def _arrow_table(data: bytes, fields: list[bytes], lines: int) -> np.ndarray | None:
-    """values[lines, keys] if every line of ``data`` has ``fields`` with numbers in the value fields."""
+def _arrow_table(data: bytes, fields: list[bytes], lines: int) -> list[np.ndarray] | None:
+    """One column of values per key if every line of ``data`` has ``fields`` with numbers in the value fields."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pa_csv
@@ -98,7 +98,7 @@ def _arrow_table(data: bytes, fields: list[bytes], lines: int) -> np.ndarray | N
     for name, expected in fixed.items():
         if not pc.all(pc.equal(table.column(name), pa.scalar(expected, pa.binary()))).as_py():
             return None
-    return np.column_stack([table.column(name).to_numpy() for name in values]) if n else None
+    return [table.column(name).to_numpy() for name in values] if n else None
 
 
 def _parse_block(block: bytes, count: int, first_line: int, parts: list, careful: list[tuple[int, bytes]]) -> None:
@@ -107,28 +107,24 @@ def _parse_block(block: bytes, count: int, first_line: int, parts: list, careful
     if head is not None and count >= MIN_TABLE_LINES:
         table = _arrow_table(block, head[1], count)
         if table is not None:
-            parts.append((head[0], first_line + np.arange(count), dict(zip(head[0], table.T))))
+            parts.append((head[0], first_line + np.arange(count), dict(zip(head[0], table))))
             return
     lines = block.split(b"\n")
     if block.endswith(b"\n"):
         lines.pop()
-    groups: dict[bytes, list[int]] = {}
-    for i, skeleton in enumerate(block.translate(None, _NUMBER_CHARS).split(b"\n")[:len(lines)]):
-        group = groups.get(skeleton)
-        if group is None:
-            groups[skeleton] = group = []
-        group.append(i)
-    for skeleton, index in groups.items():
-        if not skeleton.strip():
-            continue  # blank lines
+    skeletons = block.translate(None, _NUMBER_CHARS).split(b"\n")[:len(lines)]
+    ids: dict[bytes, int] = {}
+    group_of = np.array([ids.setdefault(skeleton, len(ids)) for skeleton in skeletons], dtype=np.int64)
+    order = np.argsort(group_of, kind="stable")
+    for index in np.split(order, np.flatnonzero(np.diff(group_of[order])) + 1):
         head = _first_fields(lines[index[0]]) if len(index) >= MIN_TABLE_LINES else None
         table = None
         if head is not None:
             table = _arrow_table(b"\n".join([lines[i] for i in index]) + b"\n", head[1], len(index))
         if table is None:
-            careful.extend((first_line + i, lines[i]) for i in index)
+            careful.extend((first_line + i, lines[i]) for i in index.tolist())
         else:
-            parts.append((head[0], first_line + np.asarray(index), dict(zip(head[0], table.T))))
+            parts.append((head[0], first_line + index, dict(zip(head[0], table))))
 
 
 def _parse_careful(careful: list[tuple[int, bytes]], slow: dict[tuple, list[tuple]], bad: list) -> None:
