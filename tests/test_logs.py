@@ -696,3 +696,14 @@ def test_gzip_cut_short_names_file_and_line(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DreamscopeError, match=r"metrics.jsonl.gz:\d+: the gzip stream breaks off"):
         read_run(path, format="dreamscope")
+
+
+@pytest.mark.parametrize("values", [[1e308, -1e308, 1e307], [1e5, 2e5, 3e5], [math.nan, math.inf, 2.0]])
+def test_randomness_fit_ignores_absurd_entropies(tmp_path, values):
+    """Found by the fuzzer: 1e308 entropies overflowed the line fit, and a fit of 1e5 read as a categorical."""
+    lines = [{"step": i, "train/ent/action": v, "train/rand/action": v / 1e5 if math.isfinite(v) else 0.5}
+             for i, v in enumerate(values)]
+    run = read_run(write_lines(tmp_path / "metrics.jsonl", lines), format="dreamerv3")
+    assert "dist" not in run.meta and "action_dim" not in run.meta
+    assert all(np.isfinite(run.series[k].values).all() for k in ("policy/entropy_max", "policy/entropy_min_ref")
+               if k in run.series)

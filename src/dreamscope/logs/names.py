@@ -405,14 +405,15 @@ def _infer_from_randomness(run: Run) -> None:
     rand = run.series[RAW + rand_key]
     if not np.array_equal(ent.steps, rand.steps):
         return
-    ok = np.isfinite(ent.values) & np.isfinite(rand.values)
+    # Entropies and randomness of any real policy are small numbers; a log's 1e308 is no evidence.
+    ok = (np.abs(ent.values) < 1e6) & (np.abs(rand.values) < 1e6)
     r, h = rand.values[ok], ent.values[ok]
     if len(r) < 2 or np.ptp(r) < 1e-3:
         return
     slope, lo = np.polyfit(r, h, 1)
     hi = lo + slope
     residual = float(np.max(np.abs(lo + slope * r - h)))
-    if residual > 1e-5 * max(1.0, abs(lo), abs(hi)):
+    if not residual <= 1e-5 * max(1.0, abs(lo), abs(hi)):
         return
     ent_key = run.sources["policy/entropy"]
     evidence = f"{ent_key} = {lo:.6g} + {slope:.6g} * {rand_key} on all {len(r)} records (max residual {residual:.1e})"
@@ -422,9 +423,9 @@ def _infer_from_randomness(run: Run) -> None:
     run.sources["policy/entropy_min_ref"] = f"derived: value of the line {ent_key} vs {rand_key} at rand = 0"
     inferred = run.meta.setdefault("inferred", {})
     inferred["entropy_bounds"] = evidence
-    classes = math.exp(hi)
+    classes = math.exp(min(hi, 20.0))  # a ceiling ln K; K beyond e^20 would be no action space
     k = round(classes)
-    if abs(lo) < 1e-5 and k >= 2 and abs(classes - k) < 1e-4 * classes:
+    if abs(lo) < 1e-5 and hi < 20.0 and k >= 2 and abs(classes - k) < 1e-4 * classes:
         # For a discrete policy action_dim counts the choices of its one categorical (the doctor's reading).
         run.meta.setdefault("dist", "discrete")
         run.meta.setdefault("action_dim", k)
