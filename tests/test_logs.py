@@ -707,3 +707,13 @@ def test_randomness_fit_ignores_absurd_entropies(tmp_path, values):
     assert "dist" not in run.meta and "action_dim" not in run.meta
     assert all(np.isfinite(run.series[k].values).all() for k in ("policy/entropy_max", "policy/entropy_min_ref")
                if k in run.series)
+
+
+def test_carriage_return_inside_a_line(tmp_path, monkeypatch):
+    """Found by the fuzzer: a lone \\r splits a line for the CSV reader, which then lacked the columns asked for."""
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b"".join(b'{"step": %d,\r "x": 1, "y": 5}\n' % i for i in range(3)) + b'{"step": 4, "x": 2}\n')
+    run = read_run(path, format="dreamscope")  # \r between tokens is JSON whitespace
+    assert run.get("raw/x").values.tolist() == [1.0, 1.0, 1.0, 2.0] and run.get("raw/y").steps.tolist() == [0, 1, 2]
+    assert run.warnings == []

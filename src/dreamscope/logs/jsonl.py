@@ -91,7 +91,7 @@ def _arrow_table(data: bytes, fields: list[bytes], lines: int) -> list[np.ndarra
             parse_options=pa_csv.ParseOptions(quote_char=False),
             convert_options=pa_csv.ConvertOptions(include_columns=[*values, *fixed], column_types=types,
                                                   null_values=[], strings_can_be_null=False))
-    except pa.ArrowInvalid:
+    except pa.ArrowException:  # fields that do not line up, values that are not numbers: the careful path
         return None
     if table.num_rows != lines:
         return None

@@ -410,7 +410,9 @@ def _infer_from_randomness(run: Run) -> None:
     r, h = rand.values[ok], ent.values[ok]
     if len(r) < 2 or np.ptp(r) < 1e-3:
         return
-    slope, lo = np.polyfit(r, h, 1)
+    dr, dh = r - r.mean(), h - h.mean()
+    slope = float(dr @ dh / (dr @ dr))  # least squares line h = lo + slope * r
+    lo = float(h.mean() - slope * r.mean())
     hi = lo + slope
     residual = float(np.max(np.abs(lo + slope * r - h)))
     if not residual <= 1e-5 * max(1.0, abs(lo), abs(hi)):
