@@ -196,3 +196,16 @@ def test_a_loose_log_does_not_take_a_config_from_the_folder_above(tmp_path):
     path.write_text('{"step": 1, "actor_entropy": 1.0}\n')
     run = read_run(path)
     assert "eta" not in run.meta and "action_dim" not in run.meta and "config_file" not in run.meta
+
+
+def test_naturaldreamer_run_folder_layout_and_its_config(tmp_path):
+    """NaturalDreamer writes <metricsFolder>/<environmentName>_<runName>.csv; its .yml names both."""
+    (tmp_path / "metrics" / "Pixels").mkdir(parents=True)
+    shutil.copy(CODEBASES / "naturaldreamer_pendulum" / "Pendulum-v1.csv", tmp_path / "metrics" / "Pixels" / "Pendulum-v1_s0.csv")
+    (tmp_path / "other.yml").write_text("environmentName: Pixels/Pendulum-v1\nrunName: s1\ndreamer:\n  entropyScale: 0.1\n")
+    (tmp_path / "run.yml").write_text("environmentName: Pixels/Pendulum-v1\nrunName: s0\ndreamer:\n  entropyScale: 0.003\n"
+                                      "  actor:\n    min_std: 0.0001\n")
+    run = read_run(tmp_path)
+    assert run.format == "naturaldreamer"
+    assert (run.meta["eta"], run.meta["action_dim"], run.meta["config_file"]) == (0.003, 1, str(tmp_path / "run.yml"))
+    assert "std_min" not in run.meta  # NaturalDreamer's actor ignores it: log sigma is squashed into (-5, 2) in code

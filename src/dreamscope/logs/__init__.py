@@ -21,7 +21,7 @@ from dreamscope.logs import jsonl
 from dreamscope.logs.jsonl import EXPECTED as JSONL_EXPECTED, read_jsonl
 from dreamscope.logs.schema import Run, Series
 from dreamscope.logs.scope import float_files, read_scope
-from dreamscope.logs.sidecar import read_config
+from dreamscope.logs.sidecar import naturaldreamer_config, read_config
 from dreamscope.logs.tensorboard import event_dirs, read_tensorboard
 from dreamscope.logs.textfile import GZIP_ERRORS, check_text, log_name, open_log, read_head
 
@@ -99,8 +99,9 @@ def _metrics_file(folder: Path) -> Path | None:
 
 
 def _logs_in(folder: Path, kind: str) -> list[Path]:
-    """``*.<kind>`` and ``*.<kind>.gz`` files directly in ``folder``."""
-    return sorted([*folder.glob(f"*.{kind}"), *folder.glob(f"*.{kind}.gz")])
+    """``*.<kind>(.gz)`` files directly in ``folder``, else under its metrics/ (NaturalDreamer's metricsFolder)."""
+    return (sorted([*folder.glob(f"*.{kind}"), *folder.glob(f"*.{kind}.gz")])
+            or sorted([*folder.glob(f"metrics/**/*.{kind}"), *folder.glob(f"metrics/**/*.{kind}.gz")]))
 
 
 def _jsonl_flavour(file: Path) -> str:
@@ -190,7 +191,8 @@ def read_run(path: str | Path, format: str | None = None, mapping: dict[str, str
         raise DreamscopeError(f"{file}:1: not one numeric value in any metric (keys or columns: {listed}); "
                               f"expected {FORMATS[fmt]}")
     if fmt != "dreamscope":  # dreamscope's meta.json says it all
-        read_config(file, meta, warnings, parents=fmt in ("tensorboard", "dreamerv3-scope"))
+        config = naturaldreamer_config(path, file) if fmt == "naturaldreamer" and path.is_dir() else None
+        read_config(file, meta, warnings, parents=fmt in ("tensorboard", "dreamerv3-scope"), file=config)
     return names.build_run(path, fmt, columns, table, mapping, warnings, meta)
 
 

@@ -53,7 +53,7 @@ TASK_ACTION_DIMS = {
     r"cartpole_\w+": 1, r"pendulum_swingup": 1, r"acrobot_\w+": 1, r"walker_\w+": 6, r"cheetah_run": 6,
     r"hopper_\w+": 4, r"reacher_\w+": 2, r"finger_\w+": 2, r"cup_catch|ball_in_cup_catch": 2,
     r"point_mass_\w+": 2, r"quadruped_\w+": 12, r"humanoid_\w+": 21, r"fish_\w+": 5,
-    r"dreamscope/airhockey\w*-v\d|airhockey\w*": 4,
+    r"airhockey[\w-]*": 4,
 }
 
 
@@ -83,7 +83,7 @@ def _number(value) -> float | None:
 
 def task_action_dim(task: str) -> int | None:
     """The action dimension of a known task name, else None."""
-    name = re.sub(r"^(dmc|gym|gymnasium|dm_control)[_/:]", "", task.strip().lower())
+    name = re.sub(r"^(dmc|gym|gymnasium|dm_control)[_:]", "", task.strip().lower().split("/")[-1])
     return next((d for pattern, d in TASK_ACTION_DIMS.items() if re.fullmatch(pattern, name)), None)
 
 
@@ -93,13 +93,30 @@ def find_config(log: Path, parents: bool) -> Path | None:
     return next((folder / name for name in names if (folder / name).is_file()), None)
 
 
-def read_config(log: Path, meta: dict, warnings: list[str], parents: bool = False) -> None:
-    """Fill ``meta`` (dist, std_min, std_max, eta, task, action_dim) from the config beside ``log``.
+def naturaldreamer_config(root: Path, csv: Path) -> Path | None:
+    """The NaturalDreamer config (``*.yml`` in the run folder or its configs/) that names ``csv``.
+
+    NaturalDreamer writes ``<metricsFolder>/<environmentName>_<runName>.csv``; the config whose
+    environmentName and runName give that name is the run's.
+    """
+    for file in sorted([*root.glob("*.yml"), *root.glob("*.yaml"), *root.glob("configs/*.yml")]):
+        try:
+            config = yaml.safe_load(file.read_text(encoding="utf-8", errors="replace"))
+        except (yaml.YAMLError, RecursionError):
+            continue
+        if isinstance(config, dict) and f"{config.get('environmentName')}_{config.get('runName')}.csv" == \
+                str(csv.relative_to(root)).split("/", 1)[-1]:
+            return file
+    return None
+
+
+def read_config(log: Path, meta: dict, warnings: list[str], parents: bool = False, file: Path | None = None) -> None:
+    """Fill ``meta`` (dist, std_min, std_max, eta, task, action_dim) from the config beside ``log`` (or ``file``).
 
     ``parents`` also looks one folder up. Keys already in ``meta`` (a dreamscope meta.json)
     are left as they are.
     """
-    file = find_config(log, parents)
+    file = file or find_config(log, parents)
     if file is None:
         return
     try:
