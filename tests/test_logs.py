@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from dreamscope.errors import DreamscopeError
-from dreamscope.logs import FORMATS, detect_format, jsonl, read_run
+from dreamscope.logs import FORMATS, Series, detect_format, jsonl, read_run
 from dreamscope.logs.steps import RESTART_FRACTION, repair_steps
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
@@ -149,7 +149,7 @@ def test_real_turtlebot_return_scale_is_the_percentile_gap(name):
 def test_vectorised_and_per_line_paths_agree_on_real_logs(name, monkeypatch):
     path = realrun(name)
     fast = read_run(path)
-    monkeypatch.setattr(jsonl, "_parse_block_fast", lambda block, lines: None)
+    monkeypatch.setattr(jsonl, "_arrow_table", lambda data, fields, lines: None)
     careful = read_run(path)
     assert fast.series.keys() == careful.series.keys()
     assert all(same_series(fast.series[k], careful.series[k]) for k in fast.series)
@@ -548,6 +548,7 @@ def test_compact_separators_and_crlf(tmp_path):
 
 def test_many_blocks_keep_line_numbers(tmp_path, monkeypatch):
     monkeypatch.setattr(jsonl, "_BLOCK", 64)  # force many blocks, both paths
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
     lines = [{"step": i, "policy/entropy": float(i)} for i in range(200)]
     lines[150] = '{"step": 150, "policy/entropy": oops}'
     run = read_run(write_lines(tmp_path / "metrics.jsonl", lines), format="dreamscope")
@@ -599,10 +600,120 @@ def test_detect_every_format(tmp_path):
     assert detect_format(tmp_path / "sc") == "dreamerv3-scope"
     assert detect_format(tmp_path / "sc" / "scope" / "a.float") == "dreamerv3-scope"
     unknown = write_lines(tmp_path / "unknown.jsonl", [{"step": 5, "foo": 1.0}])
-    with pytest.raises(DreamscopeError, match=r"unknown.jsonl: cannot tell which implementation wrote it .*foo"):
-        detect_format(unknown)
+    assert detect_format(unknown) == "jsonl"
+    run = read_run(unknown)
+    assert "raw/foo" in run.series and any("no key is a name that dreamscope knows (foo)" in w for w in run.warnings)
+    broken = write_lines(tmp_path / "broken.jsonl", ["", "{oops", "{still not"])
+    with pytest.raises(DreamscopeError, match=r"broken.jsonl:2: not a JSON object line: '\{oops'"):
+        detect_format(broken)
     with pytest.raises(DreamscopeError, match="no such file or directory"):
         detect_format(tmp_path / "missing")
     (tmp_path / "empty_dir").mkdir()
     with pytest.raises(DreamscopeError, match=r"empty_dir: no log found"):
         detect_format(tmp_path / "empty_dir")
+
+
+# ---------------------------------------------------------------- the bulk (table) path and gzip
+
+def careful_only(monkeypatch):
+    monkeypatch.setattr(jsonl, "_arrow_table", lambda data, fields, lines: None)
+
+
+TRICKY = [
+    '{"step": %d, "x-1": 5.0, "e": 1e-05}',   # digits and 'e' inside keys: the skeleton cannot tell these apart
+    '{"step": %d, "x": -15.0, "e": 2.5}',
+    '{"step": %d, "x-1": NaN, "e": Infinity}',
+    '{"step": %d, "e": 7, "x-1": 6}',          # the same keys in another order
+    '{"step": %d, "x-1": 1, "x-1": 2}',        # a duplicate key: JSON keeps the last value
+    '{"step": %d, "a,b": 3, "c:d": 4}',        # separators inside keys
+    '{"step": %d, "q\\"uote": 8}',             # an escaped quote inside a key
+    '{"step": %d, "x-1": 9}:',                 # text after the object
+    '{"step": %d, "x-1": 1.5.5}',              # not a number
+    '{"step": %d, "x-1": 12345678901234567890, "e": -0.0}',
+]
+
+
+def test_table_path_agrees_with_json_on_tricky_lines(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
+    lines = [template % (10 * rep + k) for rep in range(3) for k, template in enumerate(TRICKY)]
+    path = write_lines(tmp_path / "metrics.jsonl", lines)
+    bulk = read_run(path, format="dreamscope")
+    careful_only(monkeypatch)
+    careful = read_run(path, format="dreamscope")
+    assert bulk.series.keys() == careful.series.keys()
+    assert all(same_series(bulk.series[k], careful.series[k]) for k in bulk.series)
+    assert bulk.warnings == careful.warnings
+    expected = {}  # independent of both paths: json's own reading, line by line
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        for key, value in obj.items():
+            expected.setdefault(key, []).append((obj["step"], value))
+    for key, points in expected.items():
+        if key != "step":
+            assert same_series(bulk.get(f"raw/{key}"), Series(*zip(*points))), key
+
+
+def test_table_path_reads_numbers_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(size=300), rng.normal(size=100) * 1e-300, rng.normal(size=100) * 1e300,
+                             [0.1, 1 / 3, 2.0**-1074, 1.7976931348623157e308]])
+    path = write_lines(tmp_path / "metrics.jsonl", [{"step": i, "policy/entropy": float(v)} for i, v in enumerate(values)])
+    run = read_run(path, format="dreamscope")
+    assert run.get("policy/entropy").values.tolist() == values.tolist()  # bit for bit, as json.dumps wrote them
+
+
+def test_gzip_jsonl_and_csv_read_like_plain(tmp_path):
+    import gzip
+
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "packed").mkdir()
+    lines = [{"step": 10 * i, "train/ent/action": 1.0 - 0.01 * i, "episode/score": float(i)} for i in range(50)]
+    plain = write_lines(tmp_path / "plain" / "metrics.jsonl", lines)
+    packed = tmp_path / "packed" / "metrics.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    a, b = read_run(plain), read_run(tmp_path / "packed")
+    assert a.format == b.format == "dreamerv3"
+    assert a.series.keys() == b.series.keys() and all(same_series(a.series[k], b.series[k]) for k in a.series)
+    csv_text = "envSteps,gradientSteps,totalReward,entropies\n" + "".join(f"{100 * i},{i},{i / 2},{3 - i / 10}\n"
+                                                                         for i in range(20))
+    (tmp_path / "nd").mkdir()
+    (tmp_path / "nd" / "metrics.csv.gz").write_bytes(gzip.compress(csv_text.encode()))
+    run = read_run(tmp_path / "nd")
+    assert run.format == "naturaldreamer"
+    assert run.get("policy/entropy").values.tolist() == [3 - i / 10 for i in range(20)]
+
+
+def test_gzip_cut_short_names_file_and_line(tmp_path):
+    import gzip
+
+    lines = [{"step": i, "policy/entropy": float(i)} for i in range(20000)]
+    data = gzip.compress("".join(json.dumps(x) + "\n" for x in lines).encode())
+    path = tmp_path / "metrics.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DreamscopeError, match=r"metrics.jsonl.gz:\d+: the gzip stream breaks off"):
+        read_run(path, format="dreamscope")
+
+
+@pytest.mark.parametrize("values", [[1e308, -1e308, 1e307], [1e5, 2e5, 3e5], [math.nan, math.inf, 2.0]])
+def test_randomness_fit_ignores_absurd_entropies(tmp_path, values):
+    """Found by the fuzzer: 1e308 entropies overflowed the line fit, and a fit of 1e5 read as a categorical."""
+    lines = [{"step": i, "train/ent/action": v, "train/rand/action": v / 1e5 if math.isfinite(v) else 0.5}
+             for i, v in enumerate(values)]
+    run = read_run(write_lines(tmp_path / "metrics.jsonl", lines), format="dreamerv3")
+    assert "dist" not in run.meta and "action_dim" not in run.meta
+    assert all(np.isfinite(run.series[k].values).all() for k in ("policy/entropy_max", "policy/entropy_min_ref")
+               if k in run.series)
+
+
+def test_carriage_return_inside_a_line(tmp_path, monkeypatch):
+    """Found by the fuzzer: a lone \\r splits a line for the CSV reader, which then lacked the columns asked for."""
+    monkeypatch.setattr(jsonl, "MIN_TABLE_LINES", 1)
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b"".join(b'{"step": %d,\r "x": 1, "y": 5}\n' % i for i in range(3)) + b'{"step": 4, "x": 2}\n')
+    run = read_run(path, format="dreamscope")  # \r between tokens is JSON whitespace
+    assert run.get("raw/x").values.tolist() == [1.0, 1.0, 1.0, 2.0] and run.get("raw/y").steps.tolist() == [0, 1, 2]
+    assert run.warnings == []

@@ -24,7 +24,8 @@ CANONICAL_METRICS: dict[str, str] = {
     "policy/std_at_lower_frac": "fraction of std components at the lower bound",
     "policy/saturation_frac": f"fraction of action components with |a| > {SATURATION_THRESHOLD}",
     "policy/logprob_mean": "mean log-prob of the imagined actions",
-    # actor gradient decomposition
+    # actor gradients
+    "actor/grad_norm": "norm of the actor loss's whole gradient on the actor, before clipping",
     "actor/pg_grad_norm": "norm of the policy-gradient term's gradient on the actor",
     "actor/ent_grad_norm": "norm of the eta*H term's gradient on the actor",
     "actor/ent_to_pg_ratio": "ent_grad_norm / pg_grad_norm (per step)",

@@ -8,12 +8,13 @@ a cell that is not a number becomes NaN with a warning, and a column with no num
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
 from dreamscope.errors import DreamscopeError
-from dreamscope.logs.jsonl import check_text
+from dreamscope.logs.textfile import GZIP_ERRORS, check_text, open_log, read_head
 from dreamscope.logs.schema import Series
 from dreamscope.logs.steps import repair_steps
 
@@ -75,16 +76,17 @@ def _rows(path: Path, rows, naturaldreamer: bool):
 
 def read_csv(path: Path, naturaldreamer: bool) -> tuple[dict[str, Series], list[str], dict]:
     """One Series per numeric column, on the step column (envSteps for NaturalDreamer)."""
-    with open(path, "rb") as f:
-        head = f.read(8192)
-    check_text(path, head, _expected(naturaldreamer))
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+    check_text(path, read_head(path, 8192), _expected(naturaldreamer))
+    with io.TextIOWrapper(open_log(path), encoding="utf-8", errors="replace", newline="") as f:
         rows = csv.reader(f)
         try:
             header_line, names, step, table, lines, bad = _rows(path, rows, naturaldreamer)
         except csv.Error as error:
             raise DreamscopeError(f"{path}:{rows.line_num}: not CSV ({error}); "
                                   f"expected {_expected(naturaldreamer)}") from None
+        except GZIP_ERRORS as error:
+            raise DreamscopeError(f"{path}:{rows.line_num + 1}: the gzip stream breaks off or is corrupt "
+                                  f"({error}); expected a complete gzip file") from None
     names, run_prefix = _strip_wandb_prefix(names, step)
 
     warnings: list[str] = []
@@ -94,7 +96,7 @@ def read_csv(path: Path, naturaldreamer: bool) -> tuple[dict[str, Series], list[
             steps[i] = float(row[step])
         except ValueError:
             pass
-    good = np.isfinite(steps) & (steps == np.round(steps))
+    good = np.isfinite(steps) & (steps == np.round(steps)) & (np.abs(steps) < 2.0**62)
     bad.extend((lines[i], f"step {table[i][step]!r} is not an integer") for i in np.flatnonzero(~good))
     bad.sort()
     for number, reason in bad[:_SHOWN_BAD_ROWS]:

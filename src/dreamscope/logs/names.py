@@ -33,6 +33,10 @@ class NameTable:
     markers: frozenset[str] = field(default_factory=frozenset)
     #: Key prefixes that identify it too.
     marker_prefixes: tuple[str, ...] = ()
+    #: The policy its code builds by default (dist, std bounds, eta), with where that is written.
+    #: Recorded as Run.meta["implementation_defaults"], never as meta["dist"] etc.: a run may
+    #: have changed them, and only its saved config (see sidecar) says so.
+    defaults: dict = field(default_factory=dict)
 
     def target(self, key: str) -> tuple[int, str] | None:
         """(priority, canonical name) for ``key``; lower priority wins a conflict."""
@@ -76,6 +80,11 @@ DREAMERV3 = NameTable(
         "train/loss/rew": "loss/reward",
         "train/loss/con": "loss/cont",
         "train/actor_opt_loss": "loss/policy",
+        # 2023: one optimizer per module, so the actor's gradient norm is logged on its own. 2024+ has
+        # one optimizer for all (train/opt/grad_norm, kept raw); with report_gradnorms the report's
+        # policy-loss gradient norm is the actor's (the actor sees stop-gradient features).
+        "train/actor_opt_grad_norm": "actor/grad_norm",
+        "report/gradnorm/policy": "actor/grad_norm",
         "train/extr_critic_critic_opt_loss": "loss/value",
         "train/model_opt_loss": "loss/model",
         "fps/train": "perf/fps_train",
@@ -88,6 +97,9 @@ DREAMERV3 = NameTable(
     markers=frozenset({"train/ent/action", "train/adv_mag", "train/policy_entropy_mean", "train/dyn_ent",
                        "fps/policy", "fps/train", "train/extr_return_raw_mean", "train/model_loss_mean"}),
     marker_prefixes=("train/ent/", "train/rand/", "epstats/", "replay/", "usage/"),
+    defaults={"dist": "bounded_normal", "std_min": 0.1, "std_max": 1.0, "eta": 3e-4,
+              "source": "danijar/dreamerv3 e3f0224 dreamerv3/configs.yaml: policy_dist_cont, policy.minstd/maxstd, "
+                        "imag_loss.actent"},
 )
 
 # NM512/dreamerv3-torch (models.py ImagBehavior, tools.Optimizer "<name>_loss"): the actor's
@@ -110,6 +122,7 @@ DREAMERV3_TORCH = NameTable(
         "value_loss": "loss/value",
         "model_loss": "loss/model",
         "world_model_loss": "loss/model",
+        "actor_grad_norm": "actor/grad_norm",  # tools.Optimizer: clip_grad_norm_'s return, before clipping
         "fps": "perf/fps",
         "frames_per_second": "perf/fps",
     },
@@ -117,6 +130,9 @@ DREAMERV3_TORCH = NameTable(
     markers=frozenset({"actor_entropy", "actor_ent", "EMA_005", "EMA_095", "train_return", "train_length",
                        "dataset_size", "model_loss", "value_mean", "target_mean", "imag_reward_mean",
                        "frames_per_second", "world_model_loss", "kl_free", "eval_return", "train_episodes"}),
+    defaults={"dist": "bounded_normal", "std_min": 0.1, "std_max": 1.0, "eta": 3e-4,
+              "source": "NM512/dreamerv3-torch 6ef8646 configs.yaml: actor.dist normal (tanh mean, sigmoid std), "
+                        "min_std, max_std, entropy"},
 )
 #: Keys only NM512's own dreamerv3-torch writes (look-alikes lack them).
 NM512_KEYS = frozenset({"EMA_005", "EMA_095", "imag_reward_mean", "train_return", "dataset_size", "kl_free"})
@@ -142,6 +158,8 @@ R2DREAMER = NameTable(
     markers=frozenset({"train/action_entropy", "train/ret_005", "train/ret_095", "fps/fps", "train/dyn_entropy",
                        "train/rep_entropy", "episode/eval_score"}),
     marker_prefixes=("train/ret_replay_", "train/value_replay_"),
+    defaults={"dist": "bounded_normal", "std_min": 0.1, "std_max": 1.0, "eta": 3e-4,
+              "source": "NM512/r2dreamer 546e4fa configs/model/_base_.yaml: actor.dist.cont, act_entropy"},
 )
 
 # NaturalDreamer (dreamer.py metrics, main.py saveLossesToCSV): advantages are divided by
@@ -163,10 +181,16 @@ NATURALDREAMER = NameTable(
         "klLoss": "loss/kl",
     },
     markers=frozenset({"envSteps", "gradientSteps", "totalReward", "entropies", "criticValues"}),
+    defaults={"dist": "tanh_normal", "logstd_min": -5.0, "logstd_max": 2.0, "eta": 3e-4,
+              "source": "InexperiencedMe/NaturalDreamer 3a68353 networks.py Actor (log std squashed into (-5, 2), "
+                        "a constant), configs/*.yml entropyScale"},
 )
 
-# sheeprl dreamer_v3 (aggregator names, TensorBoard). State/* and Grads/* have no canonical
-# counterpart (latent entropies, gradient norms of whole modules) and stay raw.
+# sheeprl dreamer_v3 (Eclectic-Sheep/sheeprl 33b6366, algos/dreamer_v3/dreamer_v3.py: aggregator names,
+# written by Fabric's TensorBoard logger, or its CSVLogger's metrics.csv). sheeprl logs no policy
+# entropy; Grads/actor is fabric.clip_gradients' return (the norm before clipping), and is left out
+# of the log when it is exactly 0 (`if actor_grads:`). State/* (latent KL and entropies) and
+# Params/* (replay ratio, Dreamer-V1's exploration amount) have no canonical counterpart.
 SHEEPRL = NameTable(
     implementation="sheeprl",
     exact={
@@ -179,12 +203,88 @@ SHEEPRL = NameTable(
         "Loss/continue_loss": "loss/cont",
         "Rewards/rew_avg": "episode/score",
         "Game/ep_len_avg": "episode/length",
+        "Grads/actor": "actor/grad_norm",
         "Time/sps_train": "perf/sps_train",
         "Time/sps_env_interaction": "perf/sps_env",
     },
     patterns=((r"Loss/(\w+)_loss", r"loss/\1"),),
-    markers=frozenset({"Rewards/rew_avg", "Game/ep_len_avg", "Loss/world_model_loss", "Time/sps_train"}),
+    markers=frozenset({"Rewards/rew_avg", "Game/ep_len_avg", "Loss/world_model_loss", "Time/sps_train",
+                       "Grads/actor", "Grads/world_model", "State/kl", "Params/replay_ratio"}),
     marker_prefixes=("Loss/", "State/", "Grads/", "Params/"),
+    defaults={"dist": "bounded_normal", "std_min": 0.1, "std_max": 1.0, "eta": 3e-4,
+              "source": "Eclectic-Sheep/sheeprl 33b6366 configs/algo/dreamer_v3.yaml: actor.min_std/max_std/ent_coef; "
+                        "distribution.type auto = scaled_normal for continuous actions"},
+)
+
+# Names that many hand-written Dreamer variants and W&B dashboards use; read after the
+# implementation's own table and after canonical names, so neither is overridden. The
+# behavior/* ... stats/* block is the seed question's NaturalDreamer fork (W&B keys of its
+# dreamer.py and train script): its advantages are divided by max(1, S), its values/norm_* are
+# the percentile EMAs, and stats/mean_reward is the mean score of the last 100 episodes.
+LOOKALIKES = NameTable(
+    implementation="unknown",
+    exact={
+        "behavior/entropy_mean": "policy/entropy",
+        "behavior/entropy": "policy/entropy",
+        "actor_entropy": "policy/entropy",
+        "policy_entropy": "policy/entropy",
+        "actor/entropy": "policy/entropy",
+        "policy/entropy_mean": "policy/entropy",
+        "entropy_mean": "policy/entropy",
+        "mean_entropy": "policy/entropy",
+        "train/entropy": "policy/entropy",
+        "train/actor_entropy": "policy/entropy",
+        "Stats/Mean_Entropy": "policy/entropy",
+        "entropy": "policy/entropy",
+        "entropies": "policy/entropy",
+        "behavior/logprobs_mean": "policy/logprob_mean",
+        "actor/min_std": "policy/std_min",
+        "actor/max_std": "policy/std_max",
+        "actor/std": "policy/std_mean",
+        "actor/std_mean": "policy/std_mean",
+        "policy_std": "policy/std_mean",
+        "action_std": "policy/std_mean",
+        "behavior/advantages_mean": "adv_norm/mean",
+        "behavior/advantages_std": "adv_norm/std",
+        "behavior/advantages_abs_mean": "adv_norm/abs_mean",
+        "advantages_abs_mean": "adv_norm/abs_mean",
+        "values/mean": "value/mean",
+        "values/lambda_returns_mean": "return/mean",
+        "values/norm_low": "return/lo",
+        "values/norm_high": "return/hi",
+        "values/norm_scale": "return/scale",
+        "imagination/reward_mean": "reward/imag_mean",
+        "gradients/actor_norm": "actor/grad_norm",
+        "actor_grad_norm": "actor/grad_norm",
+        "actor/grad_norm": "actor/grad_norm",
+        "grad_norm/actor": "actor/grad_norm",
+        "Grads/actor": "actor/grad_norm",
+        "stats/mean_reward": "episode/score",
+        "episode/reward_mean": "episode/score",
+        "episode/return": "episode/score",
+        "episode_return": "episode/score",
+        "train/episode_return": "episode/score",
+        "charts/episodic_return": "episode/score",
+        "rollout/ep_rew_mean": "episode/score",
+        "Rewards/rew_avg": "episode/score",
+        "train_return": "episode/score",
+        "totalReward": "episode/score",
+        "meanReward": "episode/score",
+        "episode/length_mean": "episode/length",
+        "episode_length": "episode/length",
+        "charts/episodic_length": "episode/length",
+        "rollout/ep_len_mean": "episode/length",
+        "behavior/actor_loss": "loss/policy",
+        "behavior/critic_loss": "loss/value",
+        "world/loss": "loss/model",
+        "actor_loss": "loss/policy",
+        "policy_loss": "loss/policy",
+        "critic_loss": "loss/value",
+        "value_loss": "loss/value",
+        "entropy_coef": "entropy/eta",
+        "ent_coef": "entropy/eta",
+        "entropy_scale": "entropy/eta",
+    },
 )
 
 #: dreamscope writes canonical names; only pass-through applies.
@@ -192,7 +292,7 @@ DREAMSCOPE = NameTable(implementation="dreamscope", exact={})
 #: For generic CSV and unrecognised TensorBoard logs: pass-through and the user's mapping only.
 GENERIC = NameTable(implementation="unknown", exact={})
 
-TABLES = {"dreamerv3": DREAMERV3, "dreamerv3-torch": DREAMERV3_TORCH, "r2dreamer": R2DREAMER,
+TABLES = {"dreamscope": DREAMSCOPE, "dreamerv3": DREAMERV3, "dreamerv3-torch": DREAMERV3_TORCH, "r2dreamer": R2DREAMER,
           "naturaldreamer": NATURALDREAMER, "sheeprl": SHEEPRL}
 
 #: Keys that several implementations write with the same meaning; they identify none of them.
@@ -211,7 +311,9 @@ def identify(keys) -> str | None:
     best = max(["r2dreamer", "dreamerv3", "dreamerv3-torch", "naturaldreamer", "sheeprl"], key=lambda n: scores[n])
     if scores[best] > 0 and scores[best] >= canonical:
         return best
-    return "dreamscope" if canonical else None
+    if canonical:
+        return "dreamscope"
+    return "lookalike" if any(k in LOOKALIKES.exact for k in keys) else None
 
 
 def check_mapping(mapping: dict[str, str] | None) -> dict[str, str]:
@@ -237,10 +339,13 @@ def build_run(path, fmt: str, columns: dict[str, Series], table: NameTable, mapp
             claims.append((0, order, key, mapping[key]))
             continue
         hit = table.target(key)
+        after_table = 1 + len(table.exact) + len(table.patterns)
         if hit is not None:
             claims.append((1 + hit[0], order, key, hit[1]))
         elif is_canonical(key):
-            claims.append((1 + len(table.exact) + len(table.patterns), order, key, key))
+            claims.append((after_table, order, key, key))
+        elif key in LOOKALIKES.exact:
+            claims.append((after_table + 1 + list(LOOKALIKES.exact).index(key), order, key, LOOKALIKES.exact[key]))
     run = Run(path=str(path), format=fmt, meta=dict(meta), warnings=list(warnings))
     taken: set[str] = set()
     for _, _, key, target in sorted(claims):
@@ -263,6 +368,8 @@ def build_run(path, fmt: str, columns: dict[str, Series], table: NameTable, mapp
             f"{', '.join(list(columns)[:12])}"
         )
     run.meta.setdefault("implementation", table.implementation)
+    if table.defaults:
+        run.meta["implementation_defaults"] = dict(table.defaults)
     _derive_return_scale(run)
     _infer_from_randomness(run)
     _infer_action_dim(run)
@@ -298,14 +405,17 @@ def _infer_from_randomness(run: Run) -> None:
     rand = run.series[RAW + rand_key]
     if not np.array_equal(ent.steps, rand.steps):
         return
-    ok = np.isfinite(ent.values) & np.isfinite(rand.values)
+    # Entropies and randomness of any real policy are small numbers; a log's 1e308 is no evidence.
+    ok = (np.abs(ent.values) < 1e6) & (np.abs(rand.values) < 1e6)
     r, h = rand.values[ok], ent.values[ok]
     if len(r) < 2 or np.ptp(r) < 1e-3:
         return
-    slope, lo = np.polyfit(r, h, 1)
+    dr, dh = r - r.mean(), h - h.mean()
+    slope = float(dr @ dh / (dr @ dr))  # least squares line h = lo + slope * r
+    lo = float(h.mean() - slope * r.mean())
     hi = lo + slope
     residual = float(np.max(np.abs(lo + slope * r - h)))
-    if residual > 1e-5 * max(1.0, abs(lo), abs(hi)):
+    if not residual <= 1e-5 * max(1.0, abs(lo), abs(hi)):
         return
     ent_key = run.sources["policy/entropy"]
     evidence = f"{ent_key} = {lo:.6g} + {slope:.6g} * {rand_key} on all {len(r)} records (max residual {residual:.1e})"
@@ -315,13 +425,42 @@ def _infer_from_randomness(run: Run) -> None:
     run.sources["policy/entropy_min_ref"] = f"derived: value of the line {ent_key} vs {rand_key} at rand = 0"
     inferred = run.meta.setdefault("inferred", {})
     inferred["entropy_bounds"] = evidence
-    classes = math.exp(hi)
+    classes = math.exp(min(hi, 20.0))  # a ceiling ln K; K beyond e^20 would be no action space
     k = round(classes)
-    if abs(lo) < 1e-5 and k >= 2 and abs(classes - k) < 1e-4 * classes:
+    if abs(lo) < 1e-5 and hi < 20.0 and k >= 2 and abs(classes - k) < 1e-4 * classes:
         # For a discrete policy action_dim counts the choices of its one categorical (the doctor's reading).
         run.meta.setdefault("dist", "discrete")
         run.meta.setdefault("action_dim", k)
         inferred["action_dim"] = f"a categorical over {k} actions: entropy floor 0, ceiling ln {k}"
+    elif lo < hi:
+        _bounded_normal_from_bounds(run, lo, hi, inferred)
+
+
+#: ½ ln(2πe): a 1-D Gaussian's entropy at σ = 1.
+GAUSS_1D = 0.5 * math.log(2 * math.pi * math.e)
+
+
+def _bounded_normal_from_bounds(run: Run, lo: float, hi: float, inferred: dict) -> None:
+    """A d-D Gaussian with σ in [σmin, σmax] has entropy floor d(½ln 2πe + ln σmin), ceiling d(… + ln σmax).
+
+    Two equations, three unknowns: σ bounds from meta (a saved config) fix d, else the
+    official defaults (0.1, 1) do. d is accepted only if it is an integer to 1e-4 and both
+    bounds agree; anything else leaves the meta as it was.
+    """
+    std_min, std_max = run.meta.get("std_min", 0.1), run.meta.get("std_max", 1.0)
+    if not (isinstance(std_min, (int, float)) and isinstance(std_max, (int, float)) and 0 < std_min < std_max):
+        return
+    d = (hi - lo) / math.log(std_max / std_min)
+    k = round(d)
+    if k < 1 or abs(d - k) > 1e-4 * d:
+        return
+    ceiling, floor = GAUSS_1D + math.log(std_max), GAUSS_1D + math.log(std_min)
+    if abs(hi - k * ceiling) > 1e-4 * max(1.0, abs(hi)) or abs(lo - k * floor) > 1e-4 * max(1.0, abs(lo)):
+        return
+    for key, value in (("dist", "bounded_normal"), ("action_dim", k), ("std_min", std_min), ("std_max", std_max)):
+        run.meta.setdefault(key, value)
+    inferred.setdefault("action_dim", f"a {k}-D Gaussian with σ in [{std_min:g}, {std_max:g}]: entropy floor "
+                                      f"{lo:.6g} = {k} × {floor:.6g}, ceiling {hi:.6g} = {k} × {ceiling:.6g}")
 
 
 _PER_DIM = re.compile(r"(?P<base>.*?(?:action|act|std|logstd|log_std))[/_.](?P<dim>\d+)", re.IGNORECASE)
