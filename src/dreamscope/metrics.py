@@ -15,6 +15,7 @@ CANONICAL_METRICS: dict[str, str] = {
     "policy/saturation_frac": "fraction of action components with |a| > 0.99",
     "policy/logprob_mean": "mean log-prob of the imagined actions",
     # actor gradient decomposition
+    "actor/grad_norm": "norm of the whole actor loss's gradient on the actor (before clipping)",
     "actor/pg_grad_norm": "norm of the policy-gradient term's gradient on the actor",
     "actor/ent_grad_norm": "norm of the eta*H term's gradient on the actor",
     "actor/ent_to_pg_ratio": "ent_grad_norm / pg_grad_norm (per step)",

@@ -13,7 +13,7 @@ costs confidence and is listed with the reason. Thresholds live in
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -51,7 +51,8 @@ WANTED: dict[str, str] = {
     "reward/replay_nonzero_frac": "whether replay holds reward events at all",
     "value/explained_var": "whether the critic tracks λ-returns trivially",
     "model/obs_explained_var": "whether the world model's latent carries the observation",
-    "episode/score": "whether returns rise",
+    "episode/score": "whether returns rise, and whether a reward ever came",
+    "actor/grad_norm": "whether any gradient reaches the actor",
 }
 
 
@@ -99,6 +100,20 @@ VERDICTS: dict[str, VerdictInfo] = {
                     "the advantages were exactly 0; η = 0 leaves σ where the policy gradient puts it"),
             ),
             _PROBE_ETA0,
+        ),
+        VerdictInfo(
+            "PINNED_LEARNING", "expected",
+            "Held, not blocking: the entropy bonus holds σ at (or towards) its ceiling, yet the score rises — the "
+            "policy learns under the bonus.",
+            (
+                Fix("Nothing blocks learning; to let σ fall as the policy commits, take the bonus on the action "
+                    "entropy (dreamscope: actor.entropy_space=action) or use a target-entropy controller",
+                    "σ leaves the clamp as the score rises, and the actions stop being mostly noise"),
+                Fix("Or lower η by far more than 10× (or to 0)",
+                    "σ follows the policy gradient instead of the bonus"),
+            ),
+            "dreamscope probe RUN_DIR with η = 0: σ leaves its ceiling (the bonus held it), and imagined return "
+            "keeps rising as trained too (learning was not blocked)",
         ),
         VerdictInfo(
             "NO_SIGNAL", "symptom",
@@ -434,6 +449,24 @@ def entropy_scale(run: Run, action_dim: int | None = None, dist: str | None = No
         f"logged entropy {explanation.entropy_total:.4g} — {why}; pass --dist to override"
     )
     return from_dist(inferred, "fingerprint of the logged entropy", lo, hi)
+
+
+#: Tasks whose reward structure decides what a "reward event" is (lower-case substrings of a task
+#: name): on a goal task only reaching the goal pays (a positive score); on a dense task every
+#: step pays, so any non-zero score is one. First match wins.
+TASK_REWARDS: tuple[tuple[str, str], ...] = (
+    ("sparse", "sparse"), ("mountaincar", "sparse"), ("airhockey", "sparse"), ("air_hockey", "sparse"),
+    ("ball_in_cup", "sparse"), ("pendulum", "dense"), ("cartpole", "dense"), ("walker", "dense"),
+    ("cheetah", "dense"), ("hopper", "dense"), ("reacher", "dense"), ("humanoid", "dense"), ("quadruped", "dense"),
+)
+
+
+def task_rewards(meta: dict) -> str | None:
+    """"sparse" | "dense" from meta ``rewards`` or the ``task`` name, else None (unknown)."""
+    if meta.get("rewards") in ("sparse", "dense"):
+        return meta["rewards"]
+    task = str(meta.get("task") or "").lower().replace("-", "_")
+    return next((kind for key, kind in TASK_REWARDS if key in task), None) if task else None
 
 
 # --------------------------------------------------------------------------------------
@@ -1024,6 +1057,87 @@ class _Checks:
              "committed (a rare reward was learned), then drifted back (it was forgotten)" if found
              else "no dip that recovers"))
 
+    def score_kept(self) -> None:
+        """Is the score now no lower than it was between the run's early stretch and this window?"""
+        name = "episode/score"
+        _, _, _, now = self.early_and_now(name)
+        series = self.run.get(name)
+        # The best earlier stretch as long as this window: a run that learned and then lost it
+        # has not kept its score, whatever it was at the start.
+        before, width = np.empty(0), max(self.stop - self.start, 1)
+        for end in range(self.start, self.run_start, -width) if series is not None else ():
+            v = series.window(max(end - width, self.run_start), end).values
+            v = v[np.isfinite(v)]
+            if len(v) >= self.th.min_points and (not len(before) or v.mean() > before.mean()):
+                before = v
+        if len(now) < self.th.min_points or len(before) < self.th.min_points:
+            self.results["score_kept"] = self._missing(
+                "score_kept", name, f"no earlier stretch of {width} steps with {self.th.min_points} scores before "
+                f"step {self.start}, or {len(now)} score(s) now")
+            return
+        sh = shift_test(before, now)
+        holds = sh.p_down >= self.th.trend_alpha
+        self.results["score_kept"] = Evidence(
+            "score_kept", name, holds, {"mean_before": sh.mean_early, "mean_now": sh.mean_late, "p": sh.p_down},
+            (self.run_start, self.stop),
+            f"score mean {_fmt(sh.mean_late)} now vs {_fmt(sh.mean_early)} in the best earlier stretch (Mann–Whitney p = "
+            f"{_fmt(sh.p_down)} for a fall): " + ("kept" if holds else "fell back"))
+
+    def actor_grad_dead(self) -> None:
+        """Is the actor's gradient at numerical zero, or fallen by orders of magnitude since the run's start?"""
+        th = self.th
+        name = next((n for n in ("actor/grad_norm", "actor/pg_grad_norm") if self.run.get(n) is not None),
+                    "actor/grad_norm")
+        now = self.level(name)
+        if now is None:
+            self.results["actor_grad_dead"] = self._missing("actor_grad_dead", name, self._why_missing(name))
+            return
+        _, _, early, _ = self.early_and_now(name)
+        early_level = float(np.median(np.abs(early))) if len(early) else math.nan
+        fall = abs(now) / early_level if early_level > 0 else math.nan
+        zero = abs(now) <= th.grad_dead_abs
+        fell = math.isfinite(fall) and fall <= th.grad_dead_fall
+        holds = zero or fell
+        nums = {"grad_norm_median": now, "grad_norm_early": early_level, "fall": fall}
+        self.results["actor_grad_dead"] = Evidence(
+            "actor_grad_dead", name, holds, nums, (self.start, self.stop),
+            f"{name} median {_fmt(now)} "
+            + (f"≤ {th.grad_dead_abs:g}: numerical zero — no gradient reaches the actor" if zero else
+               f"= {_fmt(fall)} of its early {_fmt(early_level)} (≤ {th.grad_dead_fall:g}): fallen by orders of "
+               "magnitude — almost no gradient reaches the actor" if fell else
+               "is alive"))
+
+    def reward_seen(self) -> None:
+        """Has the log held a reward event (a positive score; any non-zero one on a dense task) by now?"""
+        kind = task_rewards(self.meta)
+        found = {n: self.run.get(n) for n in ("episode/score", "episode/score_max", "episode/win")}
+        values = {n: s.window(self.run_start, self.stop).values for n, s in found.items() if s is not None}
+        values = {n: v[np.isfinite(v)] for n, v in values.items()}
+        values = {n: v for n, v in values.items() if len(v)}
+        if not values:
+            self.results["reward_seen"] = self._missing("reward_seen", "episode/score",
+                                                        self._why_missing("episode/score"))
+            return
+        best = max(float(v.max()) for v in values.values())
+        nonzero = any(np.any(v != 0) for v in values.values())
+        nums = {"best_score": best, "episodes": sum(len(v) for v in values.values())}
+        signal = ", ".join(values)
+        window = (self.run_start, self.stop)
+        if best > 0:
+            holds, why = True, f"a positive score ({_fmt(best)}) by step {self.stop}: the policy has met a reward"
+        elif kind == "dense" and nonzero:
+            holds, why = True, f"the task ({self.meta.get('task')}) pays a reward every step: scores up to {_fmt(best)}"
+        elif not nonzero:
+            holds, why = False, "every score is 0: the log never held a reward"
+        elif kind == "sparse":
+            holds, why = False, (f"no positive score by step {self.stop} (best {_fmt(best)}) on a task whose reward "
+                                 f"is a goal event ({self.meta.get('task')}): the goal was never reached")
+        else:
+            holds, why = None, (f"no positive score by step {self.stop} (best {_fmt(best)}), and the task is not "
+                                "known: a cost-only task (Pendulum) pays no positive reward, a goal task (MountainCar) "
+                                "pays one at the goal; pass --task to tell them apart")
+        self.results["reward_seen"] = Evidence("reward_seen", signal, holds, nums, window, why)
+
     def compute(self) -> dict[str, Evidence]:
         self.entropy_level()
         self.entropy_trend()
@@ -1040,6 +1154,9 @@ class _Checks:
         self.so_far()
         self.signal_rising()
         self.dips()
+        self.actor_grad_dead()
+        self.reward_seen()
+        self.score_kept()
         return self.results
 
 
@@ -1069,7 +1186,30 @@ def _h(c: dict[str, Evidence], name: str) -> bool | None:
     return c[name].holds
 
 
+def _learning(c) -> bool:
+    """The score rises now, or has risen since the run's early stretch."""
+    return _h(c, "score_rising") is True or (_h(c, "score_rose_so_far") is True and _h(c, "score_kept") is not False)
+
+
+def _fires_pinned_learning(c, th):
+    if not _learning(c) or _h(c, "reward_seen") is False:
+        return None
+    fire = _bonus_holds_sigma(c, th)
+    if fire is None:
+        return None
+    return _Fire(fire.factor, fire.note,
+                 "The bonus holds σ at (or towards) its ceiling, yet the score rises: with σ pinned the mean still "
+                 "sets each action, so the policy learns under the bonus — the entropy is held by the bonus but "
+                 "does not block learning.")
+
+
 def _fires_bonus(c, th):
+    return None if _learning(c) else _bonus_holds_sigma(c, th)
+
+
+def _bonus_holds_sigma(c, th):
+    if _h(c, "actor_grad_dead") is True:
+        return None  # nothing reaches the actor: the bonus moves nothing either
     sigma_up = _h(c, "sigma_at_ceiling") is True or _h(c, "sigma_rising") is True
     if _h(c, "saturated") is False and c["saturated"].decisive and _no_signal_core(c) is not None:
         # The bonus may be what moves σ, but with the actions measured unsaturated the policy
@@ -1097,10 +1237,25 @@ def _fires_bonus(c, th):
                      + sat_note,
                      "σ is pinned at its clamp and the bonus is the likely cause; the drift that would prove it "
                      "was not logged, so confidence is lowered.")
+    # σ read off the entropy (or std) at the top of its range on a head that cannot saturate
+    # (a bounded normal, σ ≤ 1), rewards reaching the log, and the score not rising: nothing but
+    # the bonus pushes a Gaussian's log σ up by the same amount at every σ.
+    if (_h(c, "bonus_drift") is None and _h(c, "sigma_at_ceiling") is True and _h(c, "saturated") is None
+            and _h(c, "reward_seen") is not False):
+        level = c["sigma_at_ceiling"].numbers.get("logstd_normalised")
+        at = f" ({level:.2f} of its log range)" if level is not None else ""
+        return _Fire(th.confidence_inferred,
+                     "drift and saturation not logged: inferred from σ at the top of its range" + at
+                     + " while the score does not rise",
+                     f"σ sits at the top of its range{at} and the score does not rise: the bonus, which pushes log σ "
+                     "up by η per dimension at every σ, is what holds it there; the drift that would prove it was "
+                     "not logged, so confidence is lowered.")
     return None
 
 
 def _fires_collapse(c, th):
+    if _h(c, "actor_grad_dead") is True:
+        return None  # the entropy did not stop the learning; nothing reaches the actor
     if not (_h(c, "entropy_low") is True or _h(c, "sigma_at_floor") is True):
         return None
     rose = _h(c, "score_rose_so_far")
@@ -1117,7 +1272,8 @@ def _fires_collapse(c, th):
 
 
 def _fires_dips(c, th):
-    return _Fire(1.0) if _h(c, "dips") is True and _h(c, "score_rising") is not True else None
+    return (_Fire(1.0) if _h(c, "dips") is True and _h(c, "score_rising") is not True
+            and _h(c, "actor_grad_dead") is not True else None)
 
 
 def _no_signal_core(c) -> str | None:
@@ -1133,6 +1289,19 @@ def _no_signal_core(c) -> str | None:
 
 
 def _fires_no_signal(c, th):
+    if _h(c, "actor_grad_dead") is True:
+        dead = c["actor_grad_dead"].numbers
+        return _Fire(1.0, None,
+                     f"The actor's gradient has died (median {_fmt(dead['grad_norm_median'])}, early "
+                     f"{_fmt(dead['grad_norm_early'])}): no learning signal reaches the policy, so the entropy stays "
+                     "where it was when the gradient died — a symptom, not what blocks learning.",
+                     (("entropy_falling", False), ("score_rising", False), ("adv_weak", True),
+                      ("signal_rising", False)))
+    if _h(c, "reward_seen") is False:
+        return _Fire(1.0, None,
+                     f"{c['reward_seen'].implies}. A plateau without a reward event is no signal yet, not convergence.",
+                     (("score_rising", False), ("adv_weak", True), ("return_scale_under", True),
+                      ("signal_rising", False)))
     core = _no_signal_core(c)
     if core is None:
         return None
@@ -1195,6 +1364,9 @@ def _fires_healthy(c, th):
 
 #: Priority order: a cause the run shows beats a symptom, a symptom beats "expected".
 RULES: tuple[_Rule, ...] = (
+    _Rule("PINNED_LEARNING", _fires_pinned_learning, ("bonus_drift", "sigma_at_ceiling", "score_rising",
+                                                      "score_rose_so_far"),
+          (("saturated", True), ("entropy_high", True), ("reward_seen", True), ("adv_weak", False))),
     _Rule("BONUS_DOMINATES", _fires_bonus, ("bonus_drift", "sigma_at_ceiling", "sigma_rising"),
           (("saturated", True), ("entropy_high", True), ("adv_weak", True), ("score_rising", False)),
           ("per_step_ratio", "dips", "return_scale_under", "head_misses")),
@@ -1202,7 +1374,8 @@ RULES: tuple[_Rule, ...] = (
           (("sigma_at_floor", True), ("entropy_low", True), ("score_rising", False), ("entropy_falling", True))),
     _Rule("TRANSIENT_DIPS", _fires_dips, ("dips", "score_rising"),
           (("head_misses", True), ("adv_weak", True), ("entropy_high", True))),
-    _Rule("NO_SIGNAL", _fires_no_signal, ("adv_weak", "return_scale_under", "head_misses", "critic_trivial"),
+    _Rule("NO_SIGNAL", _fires_no_signal, ("actor_grad_dead", "reward_seen", "adv_weak", "return_scale_under",
+                                          "head_misses", "critic_trivial"),
           (("return_scale_under", True), ("head_misses", True), ("critic_trivial", True), ("score_rising", False),
            ("entropy_falling", False), ("sigma_at_ceiling", False)),
           ("bonus_drift", "signal_rising")),
@@ -1210,7 +1383,8 @@ RULES: tuple[_Rule, ...] = (
           (("score_rising", True), ("bonus_drift", False), ("saturated", False), ("adv_weak", False))),
     _Rule("HEALTHY", _fires_healthy, ("score_rising", "entropy_high", "entropy_low", "score_rose_so_far",
                                       "entropy_fell_so_far", "entropy_rising", "score_falling"),
-          (("entropy_falling", True), ("adv_weak", False), ("saturated", False), ("sigma_at_ceiling", False))),
+          (("entropy_falling", True), ("adv_weak", False), ("saturated", False), ("sigma_at_ceiling", False),
+           ("reward_seen", True))),
 )
 _RULES_BY_CODE = {r.code: r for r in RULES}
 
@@ -1695,6 +1869,16 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
         if rep.reading:
             summary += " " + rep.reading
     missing = [{"signal": n, "needed_for": WANTED[n]} for n in run.missing(list(WANTED))]
+    if verdict not in _RULES_BY_CODE and len(results) > 1:
+        # Too thin for windows: judge the run as one window, and say how little there was.
+        thin = replace(th, min_points=min(th.min_points, th.thin_min_points),
+                       trend_alpha=max(th.trend_alpha, th.thin_trend_alpha))
+        whole = diagnose(run, action_dim=action_dim, dist=dist, windows=1, thresholds=thin)
+        if whole.verdict in _RULES_BY_CODE:
+            whole.confidence = max(th.confidence_floor, whole.confidence * th.confidence_inferred)
+            whole.notes.insert(0, f"too thin for {len(results)} windows ({notes_front[0] if notes_front else verdict}); "
+                                  "judged on the whole run as one window, so confidence is lowered")
+            return whole
     return Diagnosis(
         verdict=verdict, answer=info.answer, summary=summary, confidence=confidence, evidence=evidence,
         undecided=undecided, notes=list(dict.fromkeys(notes_front + notes)),

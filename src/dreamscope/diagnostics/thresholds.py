@@ -66,6 +66,17 @@ class Thresholds:
     #: autocorrelated, block means of ~1/20 of a window are close to independent.
     drift_blocks: int = 20
 
+    # --- a dead actor gradient
+    #: The actor's gradient norm at or below this is numerical zero: float32 round-off of a
+    #: gradient that no loss term reaches (a detached actor, a zero learning signal through a
+    #: saturated or clamped head) sits at 1e-8…1e-15, while a live actor gradient of any model
+    #: size is ≥ 1e-4 (a per-parameter gradient of 1e-6 over 10⁴ parameters).
+    grad_dead_abs: float = 1e-7
+    #: ... or the window's median has fallen below this fraction of the run's early stretch:
+    #: three orders of magnitude, far beyond what a learning rate schedule or a converging
+    #: policy does to the norm (both keep it within one or two).
+    grad_dead_fall: float = 1e-3
+
     # --- learning signal
     #: Normalised |advantage| (in units of max(limit, S)) below this is "≈ 0": the actions'
     #: advantages differ by under a tenth of the return spread — or, with S under its limit,
@@ -111,6 +122,13 @@ class Thresholds:
     #: Fewest points a window needs before a level or a trend is decided from it (at least 3,
     #: the trend test's minimum); a median of fewer is one batch's noise.
     min_points: int = 4
+
+    #: A log too thin for any window to decide (a handful of training lines) is judged once
+    #: more as a single window whose levels need only this many points and whose trends only a
+    #: direction (this p, not a significance: three monotone points give p ≈ 0.3), with the
+    #: confidence multiplied by ``confidence_inferred`` and the point counts said.
+    thin_min_points: int = 1
+    thin_trend_alpha: float = 0.5
 
     # --- transient dips (normalised entropy)
     #: The level a dip falls from: the window's 90th percentile, i.e. where the entropy sits

@@ -1,0 +1,114 @@
+"""The misclassification classes of issue 24, each on a run that shows it (synthetic logs built here, in the
+shapes other implementations write; the real-log cases are in test_doctor.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dreamscope.diagnostics.doctor import diagnose
+from dreamscope.logs.schema import Run, Series
+from test_doctor import (EP_STEPS, FLAT_SCORE, META, RISING_SCORE, STEPS, bonus_signals, build, collapse_signals,
+                         ent, healthy_signals, noise)
+
+UNIT = 0.5 * math.log(2 * math.pi * math.e)
+
+
+def shown(dx, check: str):
+    return next(e for e in dx.evidence if e.check == check)
+
+
+def test_dead_actor_gradient_at_the_floor_is_no_signal_not_collapse():
+    s = collapse_signals()
+    alive = build({**s, "actor/grad_norm": 0.5 + noise(7, 0.05)})
+    assert diagnose(alive).verdict == "COLLAPSE"
+    dead = np.where(STEPS < 1000, 0.5, 3e-12)  # numerical zero after the first updates
+    dx = diagnose(build({**s, "actor/grad_norm": dead}))
+    assert dx.verdict == "NO_SIGNAL" and dx.answer == "symptom"
+    assert shown(dx, "actor_grad_dead").holds
+
+
+def test_actor_gradient_fallen_by_orders_of_magnitude_is_dead_at_the_boundary():
+    s = collapse_signals()
+    for fall, verdict in ((5e-4, "NO_SIGNAL"), (5e-2, "COLLAPSE")):
+        norm = np.where(STEPS < 1200, 2.0, 2.0 * fall)
+        assert diagnose(build({**s, "actor/grad_norm": norm})).verdict == verdict, fall
+
+
+def official_bounded_normal(final_frac: float, score) -> Run:
+    """Official DreamerV3 on a 1-D task (BoundedNormal, σ ∈ [0.1, 1]) logging only entropy and score, its
+    entropy climbing after η was raised to ``final_frac`` of the Gaussian ceiling ½ln(2πe) = 1.419."""
+    ceiling = UNIT
+    h = np.linspace(0.3, final_frac * ceiling, len(STEPS)) + noise(8, 0.005)
+    series = {"policy/entropy": Series(STEPS, h), "episode/score": Series(EP_STEPS, score)}
+    return Run("official.jsonl", "dreamerv3", series, {n: n for n in series},
+               {"action_dim": 1, "dist": "bounded_normal"}, [])
+
+
+def test_official_entropy_at_its_ceiling_with_a_random_score_is_bonus_dominates():
+    random_level = -1200.0 + 80.0 * np.sin(np.arange(len(EP_STEPS)) * 2.4)  # Pendulum at chance
+    dx = diagnose(official_bounded_normal(0.98, random_level))
+    assert dx.verdict == "BONUS_DOMINATES" and dx.answer == "cause"
+    assert shown(dx, "sigma_at_ceiling").numbers["logstd_normalised"] > 0.9
+    assert dx.confidence < 0.6  # σ read off the entropy, the drift not logged
+    # The same climb that stops at 0.6 of the ceiling is no pinned σ.
+    assert diagnose(official_bounded_normal(0.6, random_level)).verdict != "BONUS_DOMINATES"
+
+
+def test_sigma_pinned_by_the_bonus_while_the_score_rises_is_pinned_learning():
+    s = bonus_signals()
+    assert diagnose(build(s)).verdict == "BONUS_DOMINATES"
+    dx = diagnose(build({**s, "episode/score": RISING_SCORE}))
+    assert dx.verdict == "PINNED_LEARNING" and dx.answer == "expected"
+    assert shown(dx, "bonus_drift").holds and shown(dx, "score_rising").holds
+
+
+def mountaincar(score_now: float) -> Run:
+    """MountainCarContinuous: −0.1·a² a step, +100 at the goal; the entropy falls to the floor as the actions
+    shrink, and the score climbs from −50 towards ``score_now``."""
+    s = healthy_signals()
+    falling = np.linspace(0.5, 0.02, len(STEPS))
+    score = np.linspace(-50.0, score_now, len(EP_STEPS)) + np.sin(np.arange(len(EP_STEPS)) * 2.4)
+    s.update({"policy/entropy": ent(falling), "policy/std_mean": np.exp(-5 + 7 * falling), "episode/score": score})
+    return build(s, {**META, "task": "MountainCarContinuous-v0"})
+
+
+def test_do_nothing_optimum_without_a_reward_event_is_no_signal_not_healthy():
+    dx = diagnose(mountaincar(-3.6))
+    assert dx.verdict == "NO_SIGNAL" and dx.answer == "symptom"
+    seen = shown(dx, "reward_seen")
+    assert seen.holds is False and seen.numbers["best_score"] < 0
+    # The goal reached (scores above 0): the same shape is healthy.
+    assert diagnose(mountaincar(90.0)).verdict == "HEALTHY"
+
+
+def test_no_run_whose_scores_are_all_zero_is_healthy():
+    s = healthy_signals()
+    dx = diagnose(build({**s, "episode/score": np.zeros(len(EP_STEPS))}))
+    assert dx.verdict == "NO_SIGNAL" and shown(dx, "reward_seen").holds is False
+
+
+def test_an_unknown_task_with_only_negative_scores_stays_open():
+    """Pendulum pays only costs: a rise from −1200 to −150 is learning; with the task unknown the doctor cannot
+    tell it from a goal never reached, says so, and does not call it NO_SIGNAL."""
+    s = healthy_signals()
+    score = np.linspace(-1200.0, -150.0, len(EP_STEPS)) + 20 * np.sin(np.arange(len(EP_STEPS)) * 2.4)
+    unknown = diagnose(build({**s, "episode/score": score}))
+    assert unknown.verdict == "HEALTHY"
+    assert "reward_seen" in {u["check"] for u in unknown.undecided}
+    told = diagnose(build({**s, "episode/score": score}, {**META, "task": "Pendulum-v1"}))
+    assert told.verdict == "HEALTHY" and told.confidence > unknown.confidence
+
+
+def test_thin_log_without_entropy_whose_gradient_died_is_no_signal_with_low_confidence():
+    """Eight training lines, no entropy: the actor's gradient norm dies and the score goes to 0."""
+    steps = np.arange(0, 8000, 1000)
+    grad = np.array([0.8, 0.5, 0.1, 1e-5, 1e-9, 1e-11, 1e-12, 1e-12])
+    ep = np.arange(0, 8000, 500)
+    score = np.concatenate([np.linspace(4.0, 1.0, 8), np.zeros(8)])
+    series = {"actor/grad_norm": Series(steps, grad), "episode/score": Series(ep, score)}
+    dx = diagnose(Run("thin.jsonl", "dreamerv3-torch", series, {n: n for n in series}, {}, []))
+    assert dx.verdict == "NO_SIGNAL" and dx.answer == "symptom"
+    assert dx.confidence < 0.5
