@@ -69,6 +69,8 @@ class VerdictInfo:
     headline: str  # the one-line answer to "symptom or cause?"
     fixes: tuple[Fix, ...]  # ranked, best first
     intervention: str  # how to confirm the verdict by intervention
+    entropy_held_by: str = "unknown"  # see dreamscope.diagnostics.answers
+    learning_blocked_by: str = "unknown"
 
 
 _PROBE_ETA0 = (
@@ -100,6 +102,7 @@ VERDICTS: dict[str, VerdictInfo] = {
                     "the advantages were exactly 0; η = 0 leaves σ where the policy gradient puts it"),
             ),
             _PROBE_ETA0,
+            entropy_held_by="bonus", learning_blocked_by="entropy"
         ),
         VerdictInfo(
             "PINNED_LEARNING", "expected",
@@ -114,6 +117,7 @@ VERDICTS: dict[str, VerdictInfo] = {
             ),
             "dreamscope probe RUN_DIR with η = 0: σ leaves its ceiling (the bonus held it), and imagined return "
             "keeps rising as trained too (learning was not blocked)",
+            entropy_held_by="bonus", learning_blocked_by="nothing"
         ),
         VerdictInfo(
             "NO_SIGNAL", "symptom",
@@ -129,6 +133,7 @@ VERDICTS: dict[str, VerdictInfo] = {
             ),
             "dreamscope probe RUN_DIR with η = 0 and, separately, with the advantages scaled ×10: with no signal, "
             "η = 0 barely moves σ or imagined return, while a reward head that hits the replay's sparse events does",
+            entropy_held_by="unknown", learning_blocked_by="no_signal"
         ),
         VerdictInfo(
             "EXPLORING", "expected",
@@ -140,6 +145,7 @@ VERDICTS: dict[str, VerdictInfo] = {
                     "the entropy follows the signal sooner"),
             ),
             "Diagnose a later stretch of the same run: the signal keeps rising and the entropy starts to fall",
+            entropy_held_by="nothing_wrong", learning_blocked_by="nothing"
         ),
         VerdictInfo(
             "COLLAPSE", "cause",
@@ -153,6 +159,7 @@ VERDICTS: dict[str, VerdictInfo] = {
             ),
             "dreamscope probe RUN_DIR with η × 10: entropy should rise off the floor without imagined return dropping "
             "if this is a collapse rather than convergence",
+            entropy_held_by="floor", learning_blocked_by="entropy"
         ),
         VerdictInfo(
             "TRANSIENT_DIPS", "symptom",
@@ -166,12 +173,14 @@ VERDICTS: dict[str, VerdictInfo] = {
             ),
             "Probe a checkpoint inside a dip and one after it recovers: the reward head's hit rate on the replay's "
             "reward events should be higher inside the dip",
+            entropy_held_by="policy_gradient", learning_blocked_by="no_signal"
         ),
         VerdictInfo(
             "HEALTHY", "healthy",
             "Healthy: the entropy falls (or stays low) as returns rise.",
             (Fix("Nothing to fix", "keep training"),),
             "None needed",
+            entropy_held_by="nothing_wrong", learning_blocked_by="nothing"
         ),
         VerdictInfo(
             "IMPOSSIBLE_ENTROPY", "undecided",
@@ -185,12 +194,14 @@ VERDICTS: dict[str, VerdictInfo] = {
                     "the entropy you read means what you think it means"),
             ),
             _PROBE_ETA0,
+            entropy_held_by="unknown", learning_blocked_by="unknown"
         ),
         VerdictInfo(
             "UNDECIDED", "undecided",
             "Undecided: no verdict's required evidence holds in these logs (see what could not be decided).",
             (Fix("Log the missing signals listed below", "the next diagnosis can decide"),),
             _PROBE_ETA0,
+            entropy_held_by="unknown", learning_blocked_by="unknown"
         ),
     )
 }
@@ -1405,6 +1416,18 @@ def _confidence(rule: _Rule, checks: dict[str, Evidence], factor: float, th: Thr
     return float(np.clip(conf * factor, th.confidence_floor, th.confidence_base + th.confidence_span))
 
 
+def two_answers(code: str, checks: dict[str, Evidence]) -> tuple[str, str]:
+    """(entropy_held_by, learning_blocked_by) of a window's verdict; NO_SIGNAL's holder is read off σ."""
+    info = VERDICTS[code]
+    held = info.entropy_held_by
+    if code == "NO_SIGNAL":
+        if _h(checks, "entropy_low") is True or _h(checks, "sigma_at_floor") is True:
+            held = "floor"
+        elif any(_h(checks, n) is True for n in ("sigma_at_ceiling", "entropy_high", "bonus_drift")):
+            held = "bonus"
+    return held, info.learning_blocked_by
+
+
 @dataclass
 class WindowVerdict:
     index: int
@@ -1416,10 +1439,13 @@ class WindowVerdict:
     notes: list[str]
     checks: dict[str, Evidence]
     reading: str | None = None
+    entropy_held_by: str = "unknown"
+    learning_blocked_by: str = "unknown"
 
     def to_dict(self) -> dict:
         return {"index": self.index, "start": self.start, "stop": self.stop, "verdict": self.verdict,
                 "answer": self.answer, "confidence": round(self.confidence, 3), "reading": self.reading,
+                "entropy_held_by": self.entropy_held_by, "learning_blocked_by": self.learning_blocked_by,
                 "notes": self.notes, "checks": {k: v.to_dict() for k, v in self.checks.items()}}
 
 
@@ -1431,13 +1457,14 @@ def _decide(index: int, start: int, stop: int, checks: dict[str, Evidence], impo
             conf = _confidence(rule, checks, fire.factor, th, fire.support)
             notes = [fire.note] if fire.note else []
             return WindowVerdict(index, start, stop, rule.code, VERDICTS[rule.code].answer, conf, notes, checks,
-                                 fire.reading)
+                                 fire.reading, *two_answers(rule.code, checks))
     undecided = [c for c in checks.values() if c.holds is None]
     code = "IMPOSSIBLE_ENTROPY" if impossible else "UNDECIDED"
     # Nothing decided: confidence in "undecided" is what fraction of the evidence was there to look at.
     conf = max(th.confidence_floor, (1.0 - len(undecided) / len(checks)) * th.confidence_inferred)
     note = f"no rule's required evidence holds; {len(undecided)} of {len(checks)} checks undecidable"
-    return WindowVerdict(index, start, stop, code, VERDICTS[code].answer, conf, [note], checks)
+    return WindowVerdict(index, start, stop, code, VERDICTS[code].answer, conf, [note], checks, None,
+                         *two_answers(code, checks))
 
 
 # --------------------------------------------------------------------------------------
@@ -1453,6 +1480,8 @@ class Diagnosis:
     answer: str
     summary: str
     confidence: float
+    entropy_held_by: str
+    learning_blocked_by: str
     evidence: list[Evidence]
     undecided: list[dict]
     notes: list[str]
@@ -1477,6 +1506,8 @@ class Diagnosis:
             "answer": self.answer,
             "summary": self.summary,
             "confidence": round(self.confidence, 3),
+            "entropy_held_by": self.entropy_held_by,
+            "learning_blocked_by": self.learning_blocked_by,
             "evidence": [e.to_dict() for e in self.evidence],
             "undecided": self.undecided,
             "notes": self.notes,
@@ -1880,7 +1911,8 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
                                   "judged on the whole run as one window, so confidence is lowered")
             return whole
     return Diagnosis(
-        verdict=verdict, answer=info.answer, summary=summary, confidence=confidence, evidence=evidence,
+        verdict=verdict, answer=info.answer, summary=summary, confidence=confidence,
+        entropy_held_by=rep.entropy_held_by, learning_blocked_by=rep.learning_blocked_by, evidence=evidence,
         undecided=undecided, notes=list(dict.fromkeys(notes_front + notes)),
         fixes=fixes, intervention=info.intervention, findings=findings, missing_signals=missing, windows=results,
         assumptions=assumptions, warnings=list(run.warnings), scale=scale,

@@ -131,6 +131,17 @@ _STYLE = {"cause": "bold red", "symptom": "bold yellow", "expected": "bold blue"
           "undecided": "bold white"}
 
 
+def two_answer_lines(held_by: str, blocked_by: str) -> list:
+    """The two halves of the answer as two terminal lines (shared with the probe's output)."""
+    from rich.text import Text
+
+    from dreamscope.diagnostics.answers import describe
+
+    held, blocked = describe(held_by, blocked_by)
+    return [Text.assemble(("entropy held by: ", "bold"), (held_by, "bold"), f" — {held}"),
+            Text.assemble(("learning blocked by: ", "bold"), (blocked_by, "bold"), f" — {blocked}")]
+
+
 def render(diagnosis, console=None, report: str | None = None) -> None:
     """One screen: verdict and answer, findings, evidence, fixes, the probe, what is missing.
 
@@ -151,7 +162,8 @@ def render(diagnosis, console=None, report: str | None = None) -> None:
         timeline.append(f"{w.start}–{w.stop} ", style="dim")
         timeline.append(f"{w.verdict} ", style=_STYLE.get(w.answer, ""))
     title = Text(f"dreamscope diagnose {d.run_path} ({d.run_format})")
-    console.print(Panel(Group(head, Text(d.summary), timeline), title=title, title_align="left"))
+    console.print(Panel(Group(head, *two_answer_lines(d.entropy_held_by, d.learning_blocked_by), Text(d.summary),
+                              timeline), title=title, title_align="left"))
 
     for f in d.findings:
         console.print(Text.assemble((f"{f.code} ", "bold magenta"), f.message))

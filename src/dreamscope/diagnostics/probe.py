@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dreamscope.diagnostics.answers import PROBE_CONCLUSION_BLOCKED_BY, PROBE_HOLDER_HELD_BY
 from dreamscope.checkpoint import load_agent, run_directory
 from dreamscope.cli_args import int_option, positive_float_option, progress_bar
 from dreamscope.errors import DreamscopeError
@@ -238,9 +239,19 @@ class ProbeResult:
     def get(self, name: str) -> InterventionResult | None:
         return next((i for i in self.interventions if i.name == name), None)
 
+    @property
+    def learning_blocked_by(self) -> str:
+        """The conclusion in the doctor's code set (dreamscope.diagnostics.answers)."""
+        return PROBE_CONCLUSION_BLOCKED_BY[self.conclusion]
+
+    @property
+    def entropy_held_by(self) -> str:
+        return PROBE_HOLDER_HELD_BY[self.entropy_holder]
+
     def to_dict(self) -> dict:
         return _finite({"conclusion": self.conclusion, "statement": self.statement,
                         "entropy_holder": self.entropy_holder, "entropy_statement": self.entropy_statement,
+                        "entropy_held_by": self.entropy_held_by, "learning_blocked_by": self.learning_blocked_by,
                         "interventions": [i.to_dict() for i in self.interventions],
                         "gain_vs_trained": self.gain_vs_trained, "pg_drift": self.pg_drift,
                         "settings": self.settings,
@@ -340,7 +351,7 @@ def decide(results: dict[str, InterventionResult], gain: dict | None, scale: flo
         verb = "raises" if eta0.delta["return"]["mean"] > 0 else "changes"
         return "cause", (f"removing the entropy bonus ({eta_txt}) {sigma}, and {verb} imagined return by {ret(eta0)} "
                          f"(continuing with η as trained: {ret(trained)}; gain {_pm(gain)} return scales) {over}: "
-                         "the bonus is a cause")
+                         "learning is blocked by the entropy: the bonus is a cause")
     adv_ok = adv is not None and not can_improve(adv.delta["return_norm"])
     nothing = flat(eta0.delta["return_norm"]) and adv_ok and not can_improve(trained.delta["return_norm"])
     level, drift = eta0.before["std_level"], pg_drift
@@ -348,12 +359,12 @@ def decide(results: dict[str, InterventionResult], gain: dict | None, scale: flo
         return "symptom", (f"removing the entropy bonus ({eta_txt}) changes imagined return by {ret(eta0)} and ×10 "
                            f"advantages by {ret(adv)} (an effect would be ≥ {unit}) {over}; σ goes from {_g(s0)} to "
                            f"{_g(s1)} and the policy gradient keeps no direction (drift {drift:.2g}; noise gives ≈ 1): "
-                           "there is no learning signal to free — the entropy is a symptom")
+                           "learning is blocked by no signal: there is nothing to free — the entropy is a symptom")
     if nothing and level >= th.symptom_min_std_level and spread < eps * scale:
         return "symptom", (f"removing the entropy bonus ({eta_txt}) {sigma} but changes imagined return by only "
                            f"{ret(eta0)} (×10 advantages: {ret(adv)}) {over}; the whole spread of imagined returns is "
                            f"{_g(spread)} return units, under one effect ({unit}): the world model imagines almost "
-                           "no reward to win, so no policy can gain — there is no learning signal to free, and the "
+                           "no reward to win, so no policy can gain — learning is blocked by no signal, and the "
                            "entropy is a symptom")
     # Undecided: say why.
     if nothing and level >= th.symptom_min_std_level and eta0.after["std_at_upper_frac"] <= th.pinned_frac:
@@ -663,6 +674,12 @@ def _as_dict(result) -> dict:
     return result.to_dict() if hasattr(result, "to_dict") else result
 
 
+def _answers(r: dict) -> tuple[str, str]:
+    """(entropy_held_by, learning_blocked_by), also from a probe JSON saved before they were written."""
+    return (r.get("entropy_held_by") or PROBE_HOLDER_HELD_BY.get(r.get("entropy_holder", "unknown"), "unknown"),
+            r.get("learning_blocked_by") or PROBE_CONCLUSION_BLOCKED_BY[r["conclusion"]])
+
+
 def _rows(result: dict, compact: bool = False) -> list[tuple[str, ...]]:
     """Table cells (plain text) shared by the terminal (``compact``) and the HTML output."""
     rows = []
@@ -709,6 +726,10 @@ def render(result, console=None) -> None:
     for row in _rows(r, compact=True):
         table.add_row(*(Text(c) for c in (row[0], *row[3:])))
     console.print(table)
+    from dreamscope.diagnostics.doctor_cli import two_answer_lines
+
+    for line in two_answer_lines(*_answers(r)):
+        console.print(line)
     if r.get("entropy_statement"):
         console.print(Text.assemble(("ENTROPY", "bold"), f"  {r['entropy_statement']}"))
     style = _STYLE.get(r["conclusion"], "bold")
@@ -725,7 +746,7 @@ def render(result, console=None) -> None:
 
 def probe_html_section(result) -> str:
     """An HTML fragment (escaped, no external resources) of the probe for the report writer to embed."""
-    from dreamscope.report.html import badge_html, esc as e, table_html
+    from dreamscope.report.html import badge_html, esc as e, table_html, two_answers_html
 
     r = _as_dict(result)
     s = r["settings"]
@@ -734,6 +755,7 @@ def probe_html_section(result) -> str:
     return (
         '<section class="probe">'
         '<h2>Probe: interventions from the checkpoint</h2>'
+        f'{two_answers_html(*_answers(r))}'
         f'<p>{badge_html(r["conclusion"], _COLOUR.get(r["conclusion"], "#777777"))} {e(r["statement"])}</p>'
         f'{holder}'
         f'{table_html(HEADERS, ([e(c) for c in row] for row in _rows(r)))}'
