@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dreamscope.diagnostics import doctor_cli
-from dreamscope.diagnostics.doctor import BLIND_MODEL_FIX, OVERPROMISE_FIX, diagnose, shift_test, trend_test
+from dreamscope.diagnostics.doctor import BLIND_MODEL_FIX, OVERPROMISE_FIX, diagnose
 from dreamscope.diagnostics.thresholds import DEFAULT
 from dreamscope.errors import DreamscopeError
 from dreamscope.logs.schema import Run, Series
@@ -141,42 +141,6 @@ def with_(signals: dict, **changes) -> dict:
 # --------------------------------------------------------------------------------------
 # Trend test against hand-computed values
 # --------------------------------------------------------------------------------------
-
-
-def test_trend_test_matches_hand_computation():
-    # pairs: 9 concordant, 1 discordant -> S = 8; Var = 5·4·15/18 = 50/3; z = (8 − 1)/sqrt(50/3)
-    t = trend_test([0, 1, 2, 3, 4], [1, 2, 3, 5, 4])
-    assert t.s == 8
-    assert t.z == pytest.approx(7 / math.sqrt(50 / 3))
-    assert t.p == pytest.approx(0.08641, abs=1e-4)
-    # pairwise slopes sorted: -1, .5, .667, .75, 1, 1, 1, 1.333, 1.5, 2 -> median 1
-    assert t.slope == pytest.approx(1.0)
-
-
-def test_trend_test_tie_correction_and_order():
-    # y = [1, 1, 2, 2]: S = 4; Var = (4·3·13 − 2·(2·1·9))/18 = 120/18
-    t = trend_test([3, 2, 1, 0], [2, 2, 1, 1])  # given in reverse time order: sorted by x first
-    assert t.s == 4
-    assert t.z == pytest.approx(3 / math.sqrt(120 / 18))
-    assert trend_test([0, 1, 2], [5, 5, 5]).p == 1.0
-    with pytest.raises(ValueError):
-        trend_test([0, 1], [1, 2])
-
-
-def test_shift_test_matches_scipy_mann_whitney():
-    stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(0)
-    for early, late in ((rng.normal(0, 1, 12), rng.normal(0.8, 1, 30)),
-                        (np.repeat([-10.0, 0.0, 100.0], [6, 3, 2]), np.repeat([-10.0, 100.0], [2, 20])),  # ties
-                        (rng.normal(0, 1, 5), rng.normal(0, 1, 5))):
-        sh = shift_test(early, late)
-        ref = stats.mannwhitneyu(late, early, alternative="greater", method="asymptotic", use_continuity=True)
-        assert sh.u == pytest.approx(ref.statistic)
-        assert sh.p_up == pytest.approx(ref.pvalue, rel=1e-9)
-        ref_down = stats.mannwhitneyu(late, early, alternative="less", method="asymptotic", use_continuity=True)
-        assert sh.p_down == pytest.approx(ref_down.pvalue, rel=1e-9)
-    with pytest.raises(ValueError):
-        shift_test([], [1.0])
 
 
 # --------------------------------------------------------------------------------------

@@ -112,3 +112,19 @@ def test_thin_log_without_entropy_whose_gradient_died_is_no_signal_with_low_conf
     dx = diagnose(Run("thin.jsonl", "dreamerv3-torch", series, {n: n for n in series}, {}, []))
     assert dx.verdict == "NO_SIGNAL" and dx.answer == "symptom"
     assert dx.confidence < 0.5
+
+
+def test_task_option_tells_the_doctor_a_goal_task(monkeypatch, capsys):
+    import json
+
+    from dreamscope.diagnostics import doctor_cli
+    from test_doctor import _args
+
+    run = mountaincar(-3.6)
+    del run.meta["task"]
+    monkeypatch.setattr(doctor_cli, "load_run", lambda path, fmt, mapping: run)
+    assert doctor_cli.run(_args("run.jsonl", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "HEALTHY"  # the log alone cannot tell
+    assert doctor_cli.run(_args("run.jsonl", "--json", "--task", "MountainCarContinuous-v0")) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["verdict"], out["learning_blocked_by"]) == ("NO_SIGNAL", "no_signal")

@@ -264,12 +264,6 @@ def test_entropy_holder_reads_sigma_levels_against_continuing_as_trained():
     assert P.entropy_holder({"eta0": results(1.0, 0.5, 1.0)["eta0"]}, 200)[0] == "unknown"
 
 
-def test_t_quantile_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 7, 30, 200):
-        assert P.t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-4)
-
-
 def test_errors_name_the_path_and_what_is_expected(tmp_path, symptom_run):
     assert P.load_run(symptom_run / "checkpoint.pt")[0].to_dict() == P.load_run(symptom_run)[0].to_dict()
     with pytest.raises(DreamscopeError, match="no such directory.*config.yaml, checkpoint.pt, replay.npz"):

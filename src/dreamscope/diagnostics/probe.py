@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import functools
 import json
 import math
 import time
@@ -31,6 +30,7 @@ from dreamscope.checkpoint import load_agent, run_directory
 from dreamscope.cli_args import int_option, positive_float_option, progress_bar
 from dreamscope.errors import DreamscopeError
 from dreamscope.run_files import CHECKPOINT, CONFIG, REPLAY
+from dreamscope.stats import interval
 
 
 # --------------------------------------------------------------------------------------
@@ -148,46 +148,6 @@ def intervention_loss(ac, imag, intervention: Intervention, trained_eta: float):
     """The actor-critic loss with the intervention applied (``ActorCritic.loss`` overrides)."""
     return ac.loss(imag, eta=intervention.eta(trained_eta), adv_multiplier=intervention.adv_multiplier,
                    entropy_space=intervention.entropy_space)
-
-
-# --------------------------------------------------------------------------------------
-# Statistics
-# --------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t (no scipy at run time): bisection on the CDF, integrated by Simpson."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(p)
-    if df >= 1000:
-        return z
-    const = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
-
-    def cdf(t: float) -> float:
-        x = np.linspace(0.0, t, 2001)
-        y = const * (1.0 + x * x / df) ** (-(df + 1) / 2)
-        h = x[1] - x[0]
-        return 0.5 + h / 3 * (y[0] + y[-1] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum())
-
-    lo, hi = z, max(z, 1.0)
-    while cdf(hi) < p:
-        hi *= 2.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-def interval(x: np.ndarray, confidence: float) -> dict[str, float]:
-    """Mean, standard error and the two-sided Student-t interval of per-batch values."""
-    x = np.asarray(x, np.float64)
-    n = len(x)
-    mean = float(x.mean())
-    se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-    half = t_quantile(0.5 + confidence / 2, n - 1) * se if n > 1 else math.inf
-    return {"mean": mean, "se": se, "half_width": half, "lo": mean - half, "hi": mean + half, "n": n}
 
 
 # --------------------------------------------------------------------------------------
@@ -666,8 +626,6 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
 # Output: terminal, JSON, HTML fragment
 # --------------------------------------------------------------------------------------
 
-_STYLE = {"cause": "bold red", "symptom": "bold yellow", "undecided": "bold white"}
-_COLOUR = {"cause": "#c62828", "symptom": "#b58900", "undecided": "#777777"}
 
 
 def _as_dict(result) -> dict:
@@ -732,7 +690,9 @@ def render(result, console=None) -> None:
         console.print(line)
     if r.get("entropy_statement"):
         console.print(Text.assemble(("ENTROPY", "bold"), f"  {r['entropy_statement']}"))
-    style = _STYLE.get(r["conclusion"], "bold")
+    from dreamscope.report.style import probe_colour
+
+    style = f"bold {probe_colour(r['conclusion'])}"
     statement = r["statement"].removeprefix("undecided: ")
     console.print(Text.assemble((r["conclusion"].upper(), style), "  ", statement))
     th = r["thresholds"]
@@ -747,6 +707,7 @@ def render(result, console=None) -> None:
 def probe_html_section(result) -> str:
     """An HTML fragment (escaped, no external resources) of the probe for the report writer to embed."""
     from dreamscope.report.html import badge_html, esc as e, table_html, two_answers_html
+    from dreamscope.report.style import probe_colour
 
     r = _as_dict(result)
     s = r["settings"]
@@ -756,7 +717,7 @@ def probe_html_section(result) -> str:
         '<section class="probe">'
         '<h2>Probe: interventions from the checkpoint</h2>'
         f'{two_answers_html(*_answers(r))}'
-        f'<p>{badge_html(r["conclusion"], _COLOUR.get(r["conclusion"], "#777777"))} {e(r["statement"])}</p>'
+        f'<p>{badge_html(r["conclusion"], probe_colour(r["conclusion"]))} {e(r["statement"])}</p>'
         f'{holder}'
         f'{table_html(HEADERS, ([e(c) for c in row] for row in _rows(r)))}'
         f'<p class="muted">{e(s["updates"])} actor updates per intervention from the trained actor (world model '

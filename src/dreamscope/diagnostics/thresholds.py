@@ -186,3 +186,15 @@ class Thresholds:
 
 
 DEFAULT = Thresholds()
+
+#: The few thresholds the accuracy benchmark may choose on labelled runs (benchmarks/doctor_accuracy.py,
+#: leave-one-implementation-out), each with the values it tries; every other threshold stays at its
+#: default. Kept small so that a choice made on some implementations cannot fit noise in them.
+#: ``pinned_logstd_norm``: how close to its ceiling σ read off the entropy must sit to count as
+#: pinned; ``entropy_low_norm``: the floor's band; ``grad_dead_fall``: how far an actor gradient
+#: must fall to be dead.
+TUNABLE: dict[str, tuple[float, ...]] = {
+    "pinned_logstd_norm": (0.8, 0.9, 0.95),
+    "entropy_low_norm": (0.05, 0.1, 0.2),
+    "grad_dead_fall": (1e-4, 1e-3, 1e-2),
+}

@@ -48,9 +48,9 @@ def badge_html(text: str, colour: str) -> str:
 
 
 def _badge(code: str) -> str:
-    from dreamscope.report.plots import VERDICT_COLOURS
+    from dreamscope.report.style import verdict_colour
 
-    return badge_html(code, VERDICT_COLOURS.get(code, "#888"))
+    return badge_html(code, verdict_colour(code))
 
 
 def two_answers_html(held_by: str, blocked_by: str) -> str:
