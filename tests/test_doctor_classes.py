@@ -128,3 +128,30 @@ def test_task_option_tells_the_doctor_a_goal_task(monkeypatch, capsys):
     assert doctor_cli.run(_args("run.jsonl", "--json", "--task", "MountainCarContinuous-v0")) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["verdict"], out["learning_blocked_by"]) == ("NO_SIGNAL", "no_signal")
+
+
+def test_a_long_log_is_thinned_without_changing_the_verdict_or_losing_a_reward():
+    from dataclasses import replace
+
+    from dreamscope.diagnostics.doctor.engine import thinned
+    from dreamscope.diagnostics.thresholds import DEFAULT
+
+    reps = 100  # 60,000 training points: three times the default limit
+    series = {}
+    for name, values in bonus_signals().items():
+        steps = EP_STEPS if name.startswith("episode/") else STEPS
+        v = np.broadcast_to(np.asarray(values, float), steps.shape)
+        fine = np.repeat(steps, reps) + np.tile(np.arange(reps) * (steps[1] - steps[0]) // reps, len(steps))
+        series[name] = Series(fine, np.repeat(v, reps) + noise(9, 1e-6)[0])
+    run = Run("long.jsonl", "synthetic", series, {n: n for n in series}, dict(META), [])
+    small = thinned(run, DEFAULT.max_points)
+    assert max(len(s) for s in small.series.values()) <= DEFAULT.max_points
+    assert diagnose(run).verdict == diagnose(run, thresholds=replace(DEFAULT, max_points=10**6)).verdict \
+        == "BONUS_DOMINATES"
+    # one goal among 6,000 losing episodes survives the thinning as a block's best score
+    score = series["episode/score"].values.copy()
+    score[:] = -10.0
+    score[4321] = 10.0
+    run.series["episode/score"] = Series(series["episode/score"].steps, score)
+    best = thinned(run, 1000).get("episode/score_max")
+    assert best is not None and best.values.max() == 10.0 and len(best) <= 1000

@@ -119,6 +119,12 @@ class Thresholds:
     #: ``trend_min_change_entropy`` of the entropy range); a trend test would miss a score
     #: that jumped to a plateau, whose Theil–Sen slope is 0 (most pairs tie).
     early_frac: float = 0.2
+    #: Series longer than this are averaged over consecutive blocks down to this many points
+    #: before any check (episode scores keep each block's best as episode/score_max): a level
+    #: or trend needs far fewer points, the trend test already works on ``trend_blocks`` block
+    #: medians, and tests on 10⁵–10⁶ autocorrelated log lines would call any wiggle significant.
+    #: It keeps a 1M-line log's diagnosis well under a second.
+    max_points: int = 20_000
     #: Fewest points a window needs before a level or a trend is decided from it (at least 3,
     #: the trend test's minimum); a median of fewer is one batch's noise.
     min_points: int = 4

@@ -19,7 +19,7 @@ from dreamscope.diagnostics.doctor.verdicts import RULES, VERDICTS, Verdict, no_
 from dreamscope.diagnostics.doctor.window import Window, compute
 from dreamscope.diagnostics.thresholds import DEFAULT, Thresholds
 from dreamscope.errors import DreamscopeError
-from dreamscope.logs.schema import Run
+from dreamscope.logs.schema import Run, Series
 
 RULES_BY_CODE = {v.code: v for v in RULES}
 
@@ -175,6 +175,28 @@ def _step_range(run: Run) -> tuple[int, int]:
     return min(lows), max(highs) + 1
 
 
+def thinned(run: Run, limit: int) -> Run:
+    """``run`` with every series longer than ``limit`` averaged over consecutive blocks down to at most ``limit``
+    points (NaNs skipped); the best of each block of episode scores becomes ``episode/score_max``."""
+    series, sources = dict(run.series), dict(run.sources)
+    for name, s in run.series.items():
+        if len(s) <= limit:
+            continue
+        k = math.ceil(len(s) / limit)
+        starts = np.arange(0, len(s), k)
+        finite = np.isfinite(s.values)
+        counts = np.add.reduceat(finite.astype(np.int64), starts)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.add.reduceat(np.where(finite, s.values, 0.0), starts) / counts
+        best = np.where(counts > 0, np.maximum.reduceat(np.where(finite, s.values, -np.inf), starts), np.nan)
+        steps = np.add.reduceat(s.steps, starts) // np.diff(np.append(starts, len(s)))
+        series[name] = Series(steps, best if name == "episode/score_max" else np.where(counts > 0, means, np.nan))
+        if name == "episode/score" and "episode/score_max" not in run.series:
+            series["episode/score_max"] = Series(steps, best)
+            sources["episode/score_max"] = f"derived: the best {sources.get(name, name)} of each block of {k}"
+    return replace(run, series=series, sources=sources)
+
+
 def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, windows: int = 4,
              thresholds: Thresholds = DEFAULT) -> Diagnosis:
     """Verdict per step window and overall, with evidence, confidence, fixes and the confirming probe."""
@@ -185,6 +207,7 @@ def diagnose(run: Run, action_dim: int | None = None, dist: str | None = None, w
     if action_dim is not None and (isinstance(action_dim, bool) or not isinstance(action_dim, int) or action_dim < 1):
         raise DreamscopeError(f"action dim {action_dim!r} must be a positive integer")
     th = thresholds
+    run = thinned(run, th.max_points)
     first, last = _step_range(run)
     edges = np.unique(np.linspace(first, last, windows + 1).round().astype(np.int64))
     meta, meta_notes = clean_meta(run.meta)
