@@ -57,6 +57,13 @@ def test_official_entropy_at_its_ceiling_with_a_random_score_is_bonus_dominates(
     assert diagnose(official_bounded_normal(0.6, random_level)).verdict != "BONUS_DOMINATES"
 
 
+def test_a_high_sigma_read_off_the_entropy_while_the_score_rises_is_exploring():
+    """Without the drift, nothing says the bonus holds σ: a rising score makes it exploration, not a cause."""
+    rising = np.linspace(-1200.0, -300.0, len(EP_STEPS)) + 30.0 * np.sin(np.arange(len(EP_STEPS)) * 2.4)
+    dx = diagnose(official_bounded_normal(0.98, rising))
+    assert dx.verdict == "EXPLORING" and dx.answer == "expected"
+
+
 def test_sigma_pinned_by_the_bonus_while_the_score_rises_is_pinned_learning():
     s = bonus_signals()
     assert diagnose(build(s)).verdict == "BONUS_DOMINATES"

@@ -58,8 +58,8 @@ TEXTS: dict[str, Texts] = {
         "keeps rising as trained too (learning was not blocked)",
     ),
     "NO_SIGNAL": Texts(
-        "Symptom: the advantages carry almost no learning signal, so nothing moves the policy — the entropy sits "
-        "where the bonus and the initialisation left it.",
+        "Symptom: no learning signal reaches the policy (advantages ≈ 0, no reward yet, or a dead actor gradient), "
+        "so nothing moves it — the entropy sits where the bonus and the initialisation left it.",
         (
             Fix("Zero-initialise the reward and critic output layers and smooth the sparse rewards (DreamSmooth)",
                 "reward/head_hit_rate rises on replay events, imagined returns spread, S climbs past its limit"),

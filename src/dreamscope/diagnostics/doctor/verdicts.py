@@ -39,7 +39,8 @@ def _fires_pinned_learning(c, th):
     if not _learning(c) or _h(c, "reward_seen") is False:
         return None
     fire = _bonus_holds_sigma(c, th)
-    if fire is None:
+    if fire is None or _h(c, "bonus_drift") is None:
+        # Without the drift, a high σ while the score rises is read as exploration, not as the bonus.
         return None
     return Fire(fire.factor, fire.note,
                  "The bonus holds σ at (or towards) its ceiling, yet the score rises: with σ pinned the mean still "
