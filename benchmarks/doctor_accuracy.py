@@ -61,10 +61,24 @@ def load_manifest(corpus: Path) -> list[dict]:
     return rows
 
 
-def log_dir(root: Path) -> Path:
-    """The extracted run's log directory: the archive's single top-level directory, else its root."""
+#: Log files, most specific first, for runs whose logs sit deeper than their directory (NaturalDreamer's
+#: metrics/<env>/<name>.csv).
+LOG_PATTERNS = ("metrics.jsonl", "events.out.tfevents.*", "*.jsonl", "*.csv")
+
+
+def read_log(root: Path):
+    """The run under ``root`` (the archive's single top-level directory, else root), read as a user would point
+    at it: the directory itself, else the one directory below it that holds its log files."""
     entries = [p for p in root.iterdir() if not p.name.startswith(".")]
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else root
+    top = entries[0] if len(entries) == 1 and entries[0].is_dir() else root
+    try:
+        return read_run(top)
+    except DreamscopeError:
+        for pattern in LOG_PATTERNS:
+            parents = sorted({p.parent for p in top.rglob(pattern)})
+            if len(parents) == 1:
+                return read_run(parents[0])
+        raise
 
 
 def read(corpus: Path, row: dict, tmp: Path):
@@ -75,7 +89,7 @@ def read(corpus: Path, row: dict, tmp: Path):
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(target, filter="data")
-        run = read_run(log_dir(target))
+        run = read_log(target)
     except (OSError, tarfile.TarError, DreamscopeError) as err:
         return None, f"{type(err).__name__}: {err}".splitlines()[0]
     if row.get("task") and "task" not in run.meta:

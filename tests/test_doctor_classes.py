@@ -162,3 +162,20 @@ def test_a_long_log_is_thinned_without_changing_the_verdict_or_losing_a_reward()
     run.series["episode/score"] = Series(series["episode/score"].steps, score)
     best = thinned(run, 1000).get("episode/score_max")
     assert best is not None and best.values.max() == 10.0 and len(best) <= 1000
+
+
+def test_a_short_run_with_nothing_wrong_in_its_log_is_early_not_undecided():
+    """Nine CSV lines of a 1-D pre-tanh Gaussian on Pendulum (NaturalDreamer's shape): the entropy sits mid-range,
+    rewards flow (a dense task), the score wanders at the random level. No fault shows: EXPLORING, confidence low."""
+    steps = np.arange(800, 2401, 200)
+    h = np.array([-0.67, -0.65, -0.74, -0.65, -0.70, -0.86, -0.85, -0.88, -0.84])
+    score = np.array([-1684.0, -1332.0, -904.0, -852.0, -1080.0, -1440.0, -1710.0, -1507.0, -1238.0])
+    series = {"policy/entropy": Series(steps, h), "episode/score": Series(steps, score)}
+    run = Run("nd.csv", "naturaldreamer", series, {n: n for n in series}, {"task": "Pendulum-v1"}, [])
+    dx = diagnose(run, action_dim=1, dist="tanh_normal")
+    assert (dx.verdict, dx.learning_blocked_by) == ("EXPLORING", "nothing")
+    assert dx.confidence < 0.4 and len(dx.windows) == 1
+    # The same log with the entropy at its floor is no such thing.
+    floor = {**series, "policy/entropy": Series(steps, np.full(len(steps), UNIT - 5.0))}
+    assert diagnose(Run("nd.csv", "naturaldreamer", floor, {n: n for n in floor}, {"task": "Pendulum-v1"}, []),
+                    action_dim=1, dist="tanh_normal").verdict != "EXPLORING"

@@ -167,8 +167,26 @@ def _fires_no_signal(c, th):
     return Fire(1.0)
 
 
+#: What supports "nothing wrong yet": the entropy between its floor and ceiling, rewards reaching the log, a live
+#: actor gradient, the score not falling.
+_NOTHING_WRONG_SUPPORT = (("entropy_high", False), ("entropy_low", False), ("reward_seen", True),
+                          ("actor_grad_dead", False), ("score_falling", False))
+
+
 def _fires_exploring(c, th):
-    return Fire(1.0) if _h(c, "entropy_high") is True and _h(c, "signal_rising") is True else None
+    if _h(c, "entropy_high") is True and _h(c, "signal_rising") is True:
+        return Fire(1.0)
+    # Early in a run nothing may have risen (or only weakly); if the entropy is measured between its floor and its ceiling
+    # (not pinned either way), rewards flow and nothing is dead or falling, no fault shows: keep training.
+    if (_h(c, "entropy_high") is False and _h(c, "entropy_low") is False and _h(c, "sigma_at_ceiling") is not True
+            and _h(c, "sigma_at_floor") is not True and _h(c, "reward_seen") is True
+            and _h(c, "actor_grad_dead") is not True and _h(c, "score_falling") is not True
+            and _fires_healthy(c, th) is None):  # a run that has learned is HEALTHY, not "too early"
+        return Fire(th.confidence_inferred, "no signal has risen yet; nothing in the log shows a fault either",
+                    "No fault shows yet: the entropy sits between its floor and its ceiling, rewards reach the log "
+                    "and the score is not falling, but nothing has risen yet — too early to call learning.",
+                    _NOTHING_WRONG_SUPPORT)
+    return None
 
 
 #: What supports "converged to a plateau": the whole-run movement and the present flatness.
