@@ -179,3 +179,16 @@ def test_a_short_run_with_nothing_wrong_in_its_log_is_early_not_undecided():
     floor = {**series, "policy/entropy": Series(steps, np.full(len(steps), UNIT - 5.0))}
     assert diagnose(Run("nd.csv", "naturaldreamer", floor, {n: n for n in floor}, {"task": "Pendulum-v1"}, []),
                     action_dim=1, dist="tanh_normal").verdict != "EXPLORING"
+
+
+def test_without_entropy_a_live_actor_gradient_and_rewards_read_as_early_at_lower_confidence():
+    steps = np.arange(0, 2000, 100)
+    score = -1300.0 + 150.0 * np.sin(np.arange(len(steps)) * 2.4)
+    alive = {"actor/grad_norm": Series(steps, 0.3 + 0.01 * np.cos(np.arange(len(steps)))),
+             "episode/score": Series(steps, score)}
+    dx = diagnose(Run("tb", "sheeprl", alive, {n: n for n in alive}, {"task": "Pendulum-v1"}, []), action_dim=1)
+    assert dx.verdict == "EXPLORING" and dx.confidence < 0.3
+    # without the gradient there is nothing to read about the actor: undecided
+    del alive["actor/grad_norm"]
+    assert diagnose(Run("tb", "sheeprl", alive, {n: n for n in alive}, {"task": "Pendulum-v1"}, []),
+                    action_dim=1).verdict == "UNDECIDED"

@@ -90,7 +90,7 @@ def test_eta_far_too_high_is_a_cause(cause_run):
 def test_no_rewards_is_a_symptom(symptom_run):
     result = P.probe(symptom_run, updates=50, only=THREE)
     assert result.conclusion == "symptom", result.statement
-    assert "no learning signal to free" in result.statement
+    assert (result.learning_blocked_by, result.to_dict()["learning_blocked_by"]) == ("no_signal", "no_signal")
     assert result.entropy_holder in ("not high", "not bonus"), result.entropy_statement  # η = 3e-4 holds nothing up
     assert result.pg_drift <= result.thresholds["pg_drift_max"]
     eps = result.thresholds["min_return_effect"] * result.settings["return_scale"]

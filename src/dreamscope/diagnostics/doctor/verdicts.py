@@ -176,16 +176,20 @@ _NOTHING_WRONG_SUPPORT = (("entropy_high", False), ("entropy_low", False), ("rew
 def _fires_exploring(c, th):
     if _h(c, "entropy_high") is True and _h(c, "signal_rising") is True:
         return Fire(1.0)
-    # Early in a run nothing may have risen (or only weakly); if the entropy is measured between its floor and its ceiling
-    # (not pinned either way), rewards flow and nothing is dead or falling, no fault shows: keep training.
-    if (_h(c, "entropy_high") is False and _h(c, "entropy_low") is False and _h(c, "sigma_at_ceiling") is not True
-            and _h(c, "sigma_at_floor") is not True and _h(c, "reward_seen") is True
-            and _h(c, "actor_grad_dead") is not True and _h(c, "score_falling") is not True
-            and _fires_healthy(c, th) is None):  # a run that has learned is HEALTHY, not "too early"
-        return Fire(th.confidence_inferred, "no signal has risen yet; nothing in the log shows a fault either",
-                    "No fault shows yet: the entropy sits between its floor and its ceiling, rewards reach the log "
-                    "and the score is not falling, but nothing has risen yet — too early to call learning.",
-                    _NOTHING_WRONG_SUPPORT)
+    # Early in a run nothing may have risen (or only weakly). If nothing shows a fault — the entropy measured
+    # between its floor and ceiling (or, not logged, an actor gradient measured alive), rewards flowing, nothing
+    # pinned, dead or falling — and the run has not learned yet (that would be HEALTHY): keep training.
+    entropy_mid = _h(c, "entropy_high") is False and _h(c, "entropy_low") is False
+    blind = _h(c, "entropy_high") is None and _h(c, "actor_grad_dead") is False
+    if ((entropy_mid or blind) and _h(c, "sigma_at_ceiling") is not True and _h(c, "sigma_at_floor") is not True
+            and _h(c, "reward_seen") is True and _h(c, "actor_grad_dead") is not True
+            and _h(c, "score_falling") is not True and _fires_healthy(c, th) is None):
+        where = ("the entropy sits between its floor and its ceiling" if entropy_mid else
+                 "the entropy is not logged, but the actor's gradient is alive")
+        return Fire(th.confidence_inferred if entropy_mid else th.confidence_inferred ** 2,
+                    "no signal has risen yet; nothing in the log shows a fault either",
+                    f"No fault shows yet: {where}, rewards reach the log and the score is not falling, but nothing "
+                    "has risen yet — too early to call learning.", _NOTHING_WRONG_SUPPORT)
     return None
 
 
