@@ -192,3 +192,21 @@ def test_without_entropy_a_live_actor_gradient_and_rewards_read_as_early_at_lowe
     del alive["actor/grad_norm"]
     assert diagnose(Run("tb", "sheeprl", alive, {n: n for n in alive}, {"task": "Pendulum-v1"}, []),
                     action_dim=1).verdict == "UNDECIDED"
+
+
+def official_flat(h: float) -> Run:
+    """Official DreamerV3, 1-D, its entropy flat at ``h``; a cartpole score at the random level."""
+    score = 100.0 + 60.0 * np.sin(np.arange(len(EP_STEPS)) * 2.4)
+    series = {"policy/entropy": Series(STEPS, np.full(len(STEPS), h)), "episode/score": Series(EP_STEPS, score)}
+    return Run("official.jsonl", "dreamerv3", series, {n: n for n in series},
+               {"action_dim": 1, "dist": "bounded_normal", "task": "dmc_cartpole_swingup"}, [])
+
+
+def test_official_sigma_at_its_initial_value_is_not_held_by_the_bonus():
+    """σ = 0.9·sigmoid(2) + 0.1 ≈ 0.893 at initialisation is 0.95 of the log range already: near the ceiling,
+    but neither on it nor climbed there — nothing holds it; on the bound σ = 1 itself it is the bonus."""
+    initial = UNIT + math.log(0.9 / (1 + math.exp(-2.0)) + 0.1)
+    dx = diagnose(official_flat(initial))
+    assert dx.verdict == "EXPLORING" and dx.windows[-1].checks["sigma_at_ceiling"].numbers["on_bound"] == 0.0
+    pinned = diagnose(official_flat(UNIT))
+    assert (pinned.verdict, pinned.entropy_held_by) == ("BONUS_DOMINATES", "bonus")

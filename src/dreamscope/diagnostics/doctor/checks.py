@@ -14,6 +14,7 @@ import numpy as np
 from dreamscope.diagnostics.doctor.evidence import Evidence, fmt
 from dreamscope.diagnostics.doctor.scale import GAUSSIAN_DISTS
 from dreamscope.diagnostics.doctor.window import Window, check
+from dreamscope.fingerprint import BOUND_TOL
 
 
 @check(produces=("entropy_high", "entropy_low"),
@@ -72,18 +73,17 @@ def entropy_trend(w: Window) -> None:
 # ---- the run as a whole: now against its early stretch
 
 
-@check(produces=("score_rose_so_far", "entropy_fell_so_far"),
+@check(produces=("score_rose_so_far", "entropy_fell_so_far", "entropy_rose_so_far"),
        reads=("episode/score", "policy/entropy"))
 def so_far(w: Window) -> None:
     w.results["score_rose_so_far"] = w.shift_evidence("score_rose_so_far", "episode/score", up=True)
-    if w.scale.usable:
-        w.results["entropy_fell_so_far"] = w.shift_evidence(
-            "entropy_fell_so_far", "policy/entropy", up=False, transform=w.scale.normalise, unit=1.0,
-            min_change=w.th.trend_min_change_entropy)
-    else:
-        w.results["entropy_fell_so_far"] = w.shift_evidence(
-            "entropy_fell_so_far", "policy/entropy", up=False,
-            signal="policy/entropy (nats; floor/ceiling unknown)")
+    for check, up in (("entropy_fell_so_far", False), ("entropy_rose_so_far", True)):
+        if w.scale.usable:
+            w.results[check] = w.shift_evidence(check, "policy/entropy", up=up, transform=w.scale.normalise, unit=1.0,
+                                                min_change=w.th.trend_min_change_entropy)
+        else:
+            w.results[check] = w.shift_evidence(check, "policy/entropy", up=up,
+                                                signal="policy/entropy (nats; floor/ceiling unknown)")
 
 
 @check(produces=("sigma_at_ceiling", "sigma_at_floor"),
@@ -120,8 +120,11 @@ def _sigma_pinned_fallback(w: Window, check: str, side: str, frac_name: str) -> 
                              f"{w.why_missing(frac_name)}; no std_mean with known bounds either")
     edge = w.th.pinned_logstd_norm
     holds = norm >= edge if side == "upper" else norm <= 1.0 - edge
+    # On the bound itself (the fingerprint's tolerance, per dim), not only near it: a pinned σ, not an initial one.
+    span = w.scale.logstd_hi - w.scale.logstd_lo if w.scale.logstd_hi is not None else math.inf
+    on_bound = abs((1.0 - norm if side == "upper" else norm) * span) < BOUND_TOL
     return Evidence(
-        check, signal, holds, {"logstd_normalised": norm}, (w.start, w.stop),
+        check, signal, holds, {"logstd_normalised": norm, "on_bound": float(on_bound)}, (w.start, w.stop),
         f"mean log σ at {norm if abs(norm) >= 0.005 else 0.0:.2f} of its range ({frac_name} not logged): "
         f"σ {'is' if holds else 'is not'} at the {side} bound on average")
 

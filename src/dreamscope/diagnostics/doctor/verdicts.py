@@ -35,6 +35,14 @@ def _learning(c) -> bool:
     return _h(c, "score_rising") is True or (_h(c, "score_rose_so_far") is True and _h(c, "score_kept") is not False)
 
 
+def _sigma_where_it_started(c) -> bool:
+    """σ read off the entropy near its ceiling, but neither on the bound itself nor climbed there: where the
+    initialisation put it (official DreamerV3 starts at σ ≈ 0.89, 0.95 of its log range), not held by anything."""
+    ceiling = c["sigma_at_ceiling"]
+    return (ceiling.holds is True and ceiling.numbers.get("on_bound") == 0.0 and _h(c, "sigma_rising") is not True
+            and _h(c, "entropy_rose_so_far") is not True)
+
+
 def _fires_pinned_learning(c, th):
     if not _learning(c) or _h(c, "reward_seen") is False:
         return None
@@ -86,7 +94,7 @@ def _bonus_holds_sigma(c, th):
     # (a bounded normal, σ ≤ 1), rewards reaching the log, and the score not rising: nothing but
     # the bonus pushes a Gaussian's log σ up by the same amount at every σ.
     if (_h(c, "bonus_drift") is None and _h(c, "sigma_at_ceiling") is True and _h(c, "saturated") is None
-            and _h(c, "reward_seen") is not False):
+            and _h(c, "reward_seen") is not False and not _sigma_where_it_started(c)):
         level = c["sigma_at_ceiling"].numbers.get("logstd_normalised")
         at = f" ({level:.2f} of its log range)" if level is not None else ""
         return Fire(th.confidence_inferred,
@@ -181,11 +189,14 @@ def _fires_exploring(c, th):
     # pinned, dead or falling — and the run has not learned yet (that would be HEALTHY): keep training.
     entropy_mid = _h(c, "entropy_high") is False and _h(c, "entropy_low") is False
     blind = _h(c, "entropy_high") is None and _h(c, "actor_grad_dead") is False
-    if ((entropy_mid or blind) and _h(c, "sigma_at_ceiling") is not True and _h(c, "sigma_at_floor") is not True
+    initial = _sigma_where_it_started(c) and _h(c, "entropy_fell_so_far") is not True
+    if ((entropy_mid or blind or initial) and (_h(c, "sigma_at_ceiling") is not True or initial)
+            and _h(c, "sigma_at_floor") is not True
             and _h(c, "reward_seen") is True and _h(c, "actor_grad_dead") is not True
             and _h(c, "score_falling") is not True and _fires_healthy(c, th) is None):
         where = ("the entropy sits between its floor and its ceiling" if entropy_mid else
-                 "the entropy is not logged, but the actor's gradient is alive")
+                 "σ sits near its ceiling where the initialisation put it, neither climbing nor on the bound"
+                 if initial else "the entropy is not logged, but the actor's gradient is alive")
         return Fire(th.confidence_inferred if entropy_mid else th.confidence_inferred ** 2,
                     "no signal has risen yet; nothing in the log shows a fault either",
                     f"No fault shows yet: {where}, rewards reach the log and the score is not falling, but nothing "
