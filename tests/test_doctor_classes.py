@@ -210,3 +210,14 @@ def test_official_sigma_at_its_initial_value_is_not_held_by_the_bonus():
     assert dx.verdict == "EXPLORING" and dx.windows[-1].checks["sigma_at_ceiling"].numbers["on_bound"] == 0.0
     pinned = diagnose(official_flat(UNIT))
     assert (pinned.verdict, pinned.entropy_held_by) == ("BONUS_DOMINATES", "bonus")
+
+
+def test_weak_advantages_without_any_logged_mechanism_and_no_learning_are_no_signal():
+    """Official DreamerV3 logs |advantage| (train/adv_mag) but neither the return scale, the reward head nor the
+    critic's fit: advantages ≈ 0 with a flat score are read as no signal, at lowered confidence."""
+    run = official_flat(UNIT - 1.0)  # σ ≈ 0.37: mid-range
+    run.series["adv_norm/abs_mean"] = Series(STEPS, np.full(len(STEPS), 0.002))
+    dx = diagnose(run)
+    assert (dx.verdict, dx.learning_blocked_by) == ("NO_SIGNAL", "no_signal") and dx.confidence < 0.6
+    run.series["adv_norm/abs_mean"] = Series(STEPS, np.full(len(STEPS), 0.3))  # signal: nothing wrong yet
+    assert diagnose(run).verdict == "EXPLORING"

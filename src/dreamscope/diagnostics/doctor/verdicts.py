@@ -130,7 +130,8 @@ def _fires_dips(c, th):
 
 
 def no_signal_core(c) -> str | None:
-    """"measured" / "inferred" when the advantages carry no signal and a mechanism says why, else None."""
+    """How the advantages are known to carry no signal: "measured" (with a mechanism that says why), "inferred"
+    (the mechanisms without the advantages), "unexplained" (weak advantages, no mechanism logged, no learning)."""
     if _h(c, "signal_rising") is True:
         return None
     mechanisms = sum(_h(c, n) is True for n in ("return_scale_under", "head_misses", "critic_trivial"))
@@ -138,6 +139,9 @@ def no_signal_core(c) -> str | None:
         return "measured"
     if _h(c, "adv_weak") is None and mechanisms >= 2:
         return "inferred"
+    unlogged = all(_h(c, n) is None for n in ("return_scale_under", "head_misses", "critic_trivial"))
+    if _h(c, "adv_weak") is True and unlogged and not _learning(c) and _h(c, "score_rose_so_far") is not True:
+        return "unexplained"  # other logs hold none of the mechanisms: weak advantages and no learning must do
     return None
 
 
@@ -161,6 +165,10 @@ def _fires_no_signal(c, th):
     if core == "inferred":
         return Fire(th.confidence_inferred,
                      "advantage scale not logged: inferred from the return scale, reward head and critic")
+    if core == "unexplained":
+        return Fire(th.confidence_inferred,
+                    "the advantages are ≈ 0 and the score has not risen, but nothing logged says why (return scale, "
+                    "reward head, critic fit not logged)")
     if _h(c, "bonus_drift") is True:
         if _h(c, "sigma_at_ceiling") is True or _h(c, "sigma_rising") is True:
             sat = c["saturated"].numbers.get("saturation_frac")
@@ -192,7 +200,7 @@ def _fires_exploring(c, th):
     initial = _sigma_where_it_started(c) and _h(c, "entropy_fell_so_far") is not True
     if ((entropy_mid or blind or initial) and (_h(c, "sigma_at_ceiling") is not True or initial)
             and _h(c, "sigma_at_floor") is not True
-            and _h(c, "reward_seen") is True and _h(c, "actor_grad_dead") is not True
+            and _h(c, "reward_seen") is True and _h(c, "actor_grad_dead") is not True and _h(c, "adv_weak") is not True
             and _h(c, "score_falling") is not True and _fires_healthy(c, th) is None):
         where = ("the entropy sits between its floor and its ceiling" if entropy_mid else
                  "σ sits near its ceiling where the initialisation put it, neither climbing nor on the bound"
