@@ -21,7 +21,7 @@ ENTROPY_HELD_BY: dict[str, str] = {
 LEARNING_BLOCKED_BY: dict[str, str] = {
     "entropy": "the entropy: σ at a bound keeps the policy from using its learning signal",
     "no_signal": "a missing learning signal: nothing reaches the policy to learn from",
-    "nothing": "nothing: the policy learns",
+    "nothing": "nothing shows: the policy learns, or has not yet had the time to",
     "unknown": "the logs do not say",
 }
 

@@ -72,8 +72,8 @@ TEXTS: dict[str, Texts] = {
         "η = 0 barely moves σ or imagined return, while a reward head that hits the replay's sparse events does",
     ),
     "EXPLORING": Texts(
-        "Expected: the entropy is high while the learning signal is still rising — this is exploration; "
-        "keep training.",
+        "Expected: no fault shows — the entropy is high while the learning signal rises, or nothing has had time "
+        "to rise yet; this is exploration: keep training.",
         (
             Fix("Keep training and diagnose again later", "entropy starts falling once the score rises"),
             Fix("If it lasts past the point the score should have risen, lower η",
