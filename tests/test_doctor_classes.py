@@ -221,3 +221,14 @@ def test_weak_advantages_without_any_logged_mechanism_and_no_learning_are_no_sig
     assert (dx.verdict, dx.learning_blocked_by) == ("NO_SIGNAL", "no_signal") and dx.confidence < 0.6
     run.series["adv_norm/abs_mean"] = Series(STEPS, np.full(len(STEPS), 0.3))  # signal: nothing wrong yet
     assert diagnose(run).verdict == "EXPLORING"
+
+
+def test_a_live_gradient_that_never_moves_sigma_is_a_dead_actor():
+    """An actor whose gradient is computed but never applied (learning rate 0): σ stays put off its bounds."""
+    s = {**healthy_signals(), "actor/pg_grad_norm": 0.04 + noise(10, 0.005),
+         "policy/entropy": ent(0.6) + noise(11, 1e-5), "policy/std_mean": np.exp(-5 + 7 * 0.6) * (1 + noise(12, 1e-5)),
+         "episode/score": FLAT_SCORE, "adv_norm/abs_mean": 0.3, "return/scale": 3.0}
+    dx = diagnose(build(s))
+    assert dx.verdict == "NO_SIGNAL" and shown(dx, "actor_grad_dead").numbers["std_relative_spread"] < 1e-3
+    moving = {**s, "policy/std_mean": np.exp(-5 + 7 * np.linspace(0.6, 0.5, len(STEPS)))}
+    assert diagnose(build(moving)).windows[-1].checks["actor_grad_dead"].holds is False

@@ -76,6 +76,12 @@ class Thresholds:
     #: three orders of magnitude, far beyond what a learning rate schedule or a converging
     #: policy does to the norm (both keep it within one or two).
     grad_dead_fall: float = 1e-3
+    #: ... or the gradient is alive but σ (policy/std_mean, off its bounds) has not moved by more than this
+    #: fraction over the run so far (at least two windows' worth of points): a learning rate 0 or an
+    #: optimizer that does not hold the actor computes gradients that are never applied. A live actor
+    #: moves σ by a few per cent within its first hundred updates (Adam/LaProp steps are ~lr per
+    #: parameter whatever the gradient's size); 0.1 % is float noise of a mean over a batch.
+    frozen_std_rel: float = 1e-3
 
     # --- learning signal
     #: Normalised |advantage| (in units of max(limit, S)) below this is "≈ 0": the actions'

@@ -174,9 +174,11 @@ def score_kept(w: Window) -> None:
 
 
 @check(produces=("actor_grad_dead",),
-       reads=("actor/grad_norm", "actor/pg_grad_norm"))
+       reads=("actor/grad_norm", "actor/pg_grad_norm", "policy/std_mean"),
+       depends=("sigma_at_ceiling", "sigma_at_floor"))
 def actor_grad_dead(w: Window) -> None:
-    """Is the actor's gradient at numerical zero, or fallen by orders of magnitude since the run's start?"""
+    """Does no update reach the actor? Its gradient at numerical zero or fallen by orders of magnitude since the
+    run's start — or alive while σ never moves (off its bounds): the updates are computed but never applied."""
     th = w.th
     name = next((n for n in ("actor/grad_norm", "actor/pg_grad_norm") if w.run.get(n) is not None),
                 "actor/grad_norm")
@@ -189,15 +191,21 @@ def actor_grad_dead(w: Window) -> None:
     fall = abs(now) / early_level if early_level > 0 else math.nan
     zero = abs(now) <= th.grad_dead_abs
     fell = math.isfinite(fall) and fall <= th.grad_dead_fall
-    holds = zero or fell
     nums = {"grad_norm_median": now, "grad_norm_early": early_level, "fall": fall}
-    w.results["actor_grad_dead"] = Evidence(
-        "actor_grad_dead", name, holds, nums, (w.start, w.stop),
-        f"{name} median {fmt(now)} "
-        + (f"≤ {th.grad_dead_abs:g}: numerical zero — no gradient reaches the actor" if zero else
-           f"= {fmt(fall)} of its early {fmt(early_level)} (≤ {th.grad_dead_fall:g}): fallen by orders of "
-           "magnitude — almost no gradient reaches the actor" if fell else
-           "is alive"))
+    _, std = w.points("policy/std_mean", w.run_start)
+    on_bound = w.results["sigma_at_ceiling"].holds is True or w.results["sigma_at_floor"].holds is True
+    frozen = False
+    if len(std) >= 2 * th.min_points and not on_bound and np.median(std) > 0:
+        nums["std_relative_spread"] = spread = float(np.ptp(std) / np.median(std))
+        frozen = spread <= th.frozen_std_rel
+    implies = (f"≤ {th.grad_dead_abs:g}: numerical zero — no gradient reaches the actor" if zero else
+               f"= {fmt(fall)} of its early {fmt(early_level)} (≤ {th.grad_dead_fall:g}): fallen by orders of "
+               "magnitude — almost no gradient reaches the actor" if fell else
+               f"is alive, yet σ has not moved since the run's start (relative spread {fmt(nums['std_relative_spread'])}"
+               f" ≤ {th.frozen_std_rel:g}) while off its bounds: the updates are never applied (actor learning rate "
+               "0, or an optimizer without the actor's parameters)" if frozen else "is alive")
+    w.results["actor_grad_dead"] = Evidence("actor_grad_dead", name, zero or fell or frozen, nums, (w.start, w.stop),
+                                            f"{name} median {fmt(now)} " + implies)
 
 
 @check(produces=("reward_seen",),

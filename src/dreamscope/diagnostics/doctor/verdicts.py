@@ -147,18 +147,18 @@ def no_signal_core(c) -> str | None:
 
 def _fires_no_signal(c, th):
     if _h(c, "actor_grad_dead") is True:
-        dead = c["actor_grad_dead"].numbers
+        dead = c["actor_grad_dead"]
         return Fire(1.0, None,
-                     f"The actor's gradient has died (median {fmt(dead['grad_norm_median'])}, early "
-                     f"{fmt(dead['grad_norm_early'])}): no learning signal reaches the policy, so the entropy stays "
-                     "where it was when the gradient died — a symptom, not what blocks learning.",
-                     (("entropy_falling", False), ("score_rising", False), ("adv_weak", True),
-                      ("signal_rising", False)))
+                    f"No update reaches the actor ({dead.signal} median {fmt(dead.numbers['grad_norm_median'])}; "
+                    "see actor_grad_dead): no learning signal reaches the policy, so the entropy stays where it was "
+                    "when the updates stopped — a symptom, not what blocks learning.",
+                    (("entropy_falling", False), ("score_rising", False), ("adv_weak", True),
+                     ("signal_rising", False)))
     if _h(c, "reward_seen") is False:
         return Fire(1.0, None,
                      f"{c['reward_seen'].implies}. A plateau without a reward event is no signal yet, not convergence.",
                      (("score_rising", False), ("adv_weak", True), ("return_scale_under", True),
-                      ("signal_rising", False)))
+                     ("signal_rising", False)))
     core = no_signal_core(c)
     if core is None:
         return None
