@@ -232,3 +232,12 @@ def test_a_live_gradient_that_never_moves_sigma_is_a_dead_actor():
     assert dx.verdict == "NO_SIGNAL" and shown(dx, "actor_grad_dead").numbers["std_relative_spread"] < 1e-3
     moving = {**s, "policy/std_mean": np.exp(-5 + 7 * np.linspace(0.6, 0.5, len(STEPS)))}
     assert diagnose(build(moving)).windows[-1].checks["actor_grad_dead"].holds is False
+
+
+def test_official_sigma_climbing_the_last_stretch_to_its_ceiling_is_the_bonus():
+    """η × 100 on official DreamerV3: the entropy climbs 1.306 → 1.356 (σ 0.89 → 0.94 of its max 1) — under a
+    twentieth of the floor–ceiling range, but most of the headroom that was left — with the score at chance."""
+    run = official_flat(1.306)
+    run.series["policy/entropy"] = Series(STEPS, np.linspace(1.306, 1.356, len(STEPS)) + noise(13, 1e-4))
+    dx = diagnose(run)
+    assert (dx.verdict, dx.entropy_held_by, dx.learning_blocked_by) == ("BONUS_DOMINATES", "bonus", "entropy")

@@ -35,12 +35,25 @@ def _learning(c) -> bool:
     return _h(c, "score_rising") is True or (_h(c, "score_rose_so_far") is True and _h(c, "score_kept") is not False)
 
 
-def _sigma_where_it_started(c) -> bool:
+def _climbed_to_ceiling(c, th) -> bool:
+    """The normalised entropy rose significantly since the run's early stretch, by a good part of the headroom it
+    had left under its ceiling: near the ceiling a climb is small in units of the whole floor–ceiling range."""
+    rose = c["entropy_rose_so_far"]
+    n = rose.numbers
+    if rose.holds is True:
+        return True
+    if rose.holds is None or "mean_early" not in n or not n["mean_early"] < 1.0 or not rose.signal == "policy/entropy":
+        return False
+    headroom = (n["mean_now"] - n["mean_early"]) / (1.0 - n["mean_early"])
+    return n["p"] < th.trend_alpha and headroom >= th.trend_min_change
+
+
+def _sigma_where_it_started(c, th) -> bool:
     """σ read off the entropy near its ceiling, but neither on the bound itself nor climbed there: where the
     initialisation put it (official DreamerV3 starts at σ ≈ 0.89, 0.95 of its log range), not held by anything."""
     ceiling = c["sigma_at_ceiling"]
     return (ceiling.holds is True and ceiling.numbers.get("on_bound") == 0.0 and _h(c, "sigma_rising") is not True
-            and _h(c, "entropy_rose_so_far") is not True)
+            and not _climbed_to_ceiling(c, th))
 
 
 def _fires_pinned_learning(c, th):
@@ -94,7 +107,7 @@ def _bonus_holds_sigma(c, th):
     # (a bounded normal, σ ≤ 1), rewards reaching the log, and the score not rising: nothing but
     # the bonus pushes a Gaussian's log σ up by the same amount at every σ.
     if (_h(c, "bonus_drift") is None and _h(c, "sigma_at_ceiling") is True and _h(c, "saturated") is None
-            and _h(c, "reward_seen") is not False and not _sigma_where_it_started(c)):
+            and _h(c, "reward_seen") is not False and not _sigma_where_it_started(c, th)):
         level = c["sigma_at_ceiling"].numbers.get("logstd_normalised")
         at = f" ({level:.2f} of its log range)" if level is not None else ""
         return Fire(th.confidence_inferred,
@@ -197,7 +210,7 @@ def _fires_exploring(c, th):
     # pinned, dead or falling — and the run has not learned yet (that would be HEALTHY): keep training.
     entropy_mid = _h(c, "entropy_high") is False and _h(c, "entropy_low") is False
     blind = _h(c, "entropy_high") is None and _h(c, "actor_grad_dead") is False
-    initial = _sigma_where_it_started(c) and _h(c, "entropy_fell_so_far") is not True
+    initial = _sigma_where_it_started(c, th) and _h(c, "entropy_fell_so_far") is not True
     if ((entropy_mid or blind or initial) and (_h(c, "sigma_at_ceiling") is not True or initial)
             and _h(c, "sigma_at_floor") is not True
             and _h(c, "reward_seen") is True and _h(c, "actor_grad_dead") is not True and _h(c, "adv_weak") is not True
