@@ -20,8 +20,13 @@ def shown(dx, check: str):
     return next(e for e in dx.evidence if e.check == check)
 
 
+def without_advantages(signals: dict) -> dict:
+    """What other implementations log: no advantages or return scale next to the gradient norm."""
+    return {k: v for k, v in signals.items() if not k.startswith(("adv", "return/"))}
+
+
 def test_dead_actor_gradient_at_the_floor_is_no_signal_not_collapse():
-    s = collapse_signals()
+    s = without_advantages(collapse_signals())
     alive = build({**s, "actor/grad_norm": 0.5 + noise(7, 0.05)})
     assert diagnose(alive).verdict == "COLLAPSE"
     dead = np.where(STEPS < 1000, 0.5, 3e-12)  # numerical zero after the first updates
@@ -31,7 +36,7 @@ def test_dead_actor_gradient_at_the_floor_is_no_signal_not_collapse():
 
 
 def test_actor_gradient_fallen_by_orders_of_magnitude_is_dead_at_the_boundary():
-    s = collapse_signals()
+    s = without_advantages(collapse_signals())
     for fall, verdict in ((5e-4, "NO_SIGNAL"), (5e-2, "COLLAPSE")):
         norm = np.where(STEPS < 1200, 2.0, 2.0 * fall)
         assert diagnose(build({**s, "actor/grad_norm": norm})).verdict == verdict, fall
@@ -241,3 +246,14 @@ def test_official_sigma_climbing_the_last_stretch_to_its_ceiling_is_the_bonus():
     run.series["policy/entropy"] = Series(STEPS, np.linspace(1.306, 1.356, len(STEPS)) + noise(13, 1e-4))
     dx = diagnose(run)
     assert (dx.verdict, dx.entropy_held_by, dx.learning_blocked_by) == ("BONUS_DOMINATES", "bonus", "entropy")
+
+
+def test_a_gradient_killed_by_a_collapsed_sigma_while_advantages_carry_signal_is_collapse():
+    """η = 0 with a narrow std floor: σ falls onto its floor, the actions saturate and the actor's gradient dies —
+    while the advantages still carry signal. The collapse stopped the signal reaching the actor: COLLAPSE."""
+    s = collapse_signals()  # advantages 0.2 of the return scale: a signal
+    dead = np.where(STEPS < 1000, 0.5, 8e-15)
+    dx = diagnose(build({**s, "actor/grad_norm": dead}))
+    assert (dx.verdict, dx.entropy_held_by, dx.learning_blocked_by) == ("COLLAPSE", "floor", "entropy")
+    # with the advantages unlogged (other implementations), the dead gradient is the symptom reading
+    assert diagnose(build({**without_advantages(s), "actor/grad_norm": dead})).verdict == "NO_SIGNAL"

@@ -119,8 +119,15 @@ def _bonus_holds_sigma(c, th):
     return None
 
 
+def _collapse_killed_the_gradient(c) -> bool:
+    """The actor's gradient is dead, but the advantages are measured to carry signal and σ sits at its floor: the
+    collapsed σ (saturated actions, a squashed bound) is what stops the signal reaching the actor."""
+    at_floor = _h(c, "entropy_low") is True or _h(c, "sigma_at_floor") is True
+    return _h(c, "actor_grad_dead") is True and _h(c, "adv_weak") is False and at_floor
+
+
 def _fires_collapse(c, th):
-    if _h(c, "actor_grad_dead") is True:
+    if _h(c, "actor_grad_dead") is True and not _collapse_killed_the_gradient(c):
         return None  # the entropy did not stop the learning; nothing reaches the actor
     if not (_h(c, "entropy_low") is True or _h(c, "sigma_at_floor") is True):
         return None
@@ -159,7 +166,7 @@ def no_signal_core(c) -> str | None:
 
 
 def _fires_no_signal(c, th):
-    if _h(c, "actor_grad_dead") is True:
+    if _h(c, "actor_grad_dead") is True and not _collapse_killed_the_gradient(c):
         dead = c["actor_grad_dead"]
         return Fire(1.0, None,
                     f"No update reaches the actor ({dead.signal} median {fmt(dead.numbers['grad_norm_median'])}; "
