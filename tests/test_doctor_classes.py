@@ -257,3 +257,15 @@ def test_a_gradient_killed_by_a_collapsed_sigma_while_advantages_carry_signal_is
     assert (dx.verdict, dx.entropy_held_by, dx.learning_blocked_by) == ("COLLAPSE", "floor", "entropy")
     # with the advantages unlogged (other implementations), the dead gradient is the symptom reading
     assert diagnose(build({**without_advantages(s), "actor/grad_norm": dead})).verdict == "NO_SIGNAL"
+
+
+def test_entropy_climbing_into_the_top_quarter_with_a_random_score_is_the_bonus_on_its_way_up():
+    """NaturalDreamer η × 100 (pre-tanh, log σ ∈ (−5, 2), 1-D): the entropy climbs −0.67 → 2.6 nats (0.45 → 0.86
+    of its range), not yet at the clamp, while the score stays at the random level."""
+    steps = np.arange(800, 5201, 200)
+    h = -0.67 + 3.3 * (1 - np.exp(-np.arange(len(steps)) / 8.0))
+    score = -1250.0 + 250.0 * np.sin(np.arange(len(steps)) * 2.4)
+    series = {"policy/entropy": Series(steps, h), "episode/score": Series(steps, score)}
+    run = Run("nd.csv", "naturaldreamer", series, {n: n for n in series}, {"task": "Pendulum-v1"}, [])
+    dx = diagnose(run, action_dim=1, dist="tanh_normal")
+    assert (dx.verdict, dx.entropy_held_by) == ("BONUS_DOMINATES", "bonus") and dx.confidence < 0.6

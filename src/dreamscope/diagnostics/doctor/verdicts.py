@@ -116,6 +116,16 @@ def _bonus_holds_sigma(c, th):
                      f"σ sits at the top of its range{at} and the score does not rise: the bonus, which pushes log σ "
                      "up by η per dimension at every σ, is what holds it there; the drift that would prove it was "
                      "not logged, so confidence is lowered.")
+    # Not yet at the ceiling but climbing into its top quarter since the run's start, the score not rising: the
+    # same push, caught on its way up.
+    if (_h(c, "bonus_drift") is None and _h(c, "entropy_high") is True and _climbed_to_ceiling(c, th)
+            and _h(c, "saturated") is not False and _h(c, "reward_seen") is not False):
+        return Fire(th.confidence_inferred,
+                    "drift not logged: inferred from the entropy climbing into the top quarter of its range while "
+                    "the score does not rise",
+                    "The entropy has climbed into the top quarter of its range since the run's start and the score "
+                    "does not rise: the bonus is walking σ up to its ceiling; the drift that would prove it was not "
+                    "logged, so confidence is lowered.")
     return None
 
 
