@@ -69,16 +69,6 @@ def test_an_env_without_wins_reports_none():
     assert (one.score_lo, one.score_hi) == (-math.inf, math.inf)  # one episode bounds nothing
 
 
-def test_wilson_interval_against_hand_computed_values():
-    # p = 0.8, n = 10, z = 1.95996: centre (0.8 + z²/20) / (1 + z²/10), half z·sqrt(0.016 + z²/400) / (1 + z²/10)
-    lo, hi = E.wilson_interval(8, 10)
-    assert (lo, hi) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
-    assert E.wilson_interval(0, 10) == pytest.approx((0.0, 3.8415 / 13.8415), abs=1e-4)  # z²/n / (1 + z²/n)
-    assert E.wilson_interval(10, 10) == pytest.approx((10 / 13.8415, 1.0), abs=1e-4)
-    lo, hi = E.wilson_interval(30, 100, confidence=0.99)
-    assert lo < 0.3 < hi and hi - lo > 2 * 1.96 * math.sqrt(0.3 * 0.7 / 100)  # 99 % is wider than the 95 % Wald
-
-
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     path = tmp_path_factory.mktemp("evaluate") / "run"

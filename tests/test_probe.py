@@ -90,7 +90,7 @@ def test_eta_far_too_high_is_a_cause(cause_run):
 def test_no_rewards_is_a_symptom(symptom_run):
     result = P.probe(symptom_run, updates=50, only=THREE)
     assert result.conclusion == "symptom", result.statement
-    assert "no learning signal to free" in result.statement
+    assert (result.learning_blocked_by, result.to_dict()["learning_blocked_by"]) == ("no_signal", "no_signal")
     assert result.entropy_holder in ("not high", "not bonus"), result.entropy_statement  # η = 3e-4 holds nothing up
     assert result.pg_drift <= result.thresholds["pg_drift_max"]
     eps = result.thresholds["min_return_effect"] * result.settings["return_scale"]
@@ -262,12 +262,6 @@ def test_entropy_holder_reads_sigma_levels_against_continuing_as_trained():
     holder, statement = P.entropy_holder(results(0.3, 0.1, 0.3), 200)
     assert holder == "not high" and "0.30 of its log range" in statement
     assert P.entropy_holder({"eta0": results(1.0, 0.5, 1.0)["eta0"]}, 200)[0] == "unknown"
-
-
-def test_t_quantile_matches_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    for df in (1, 2, 7, 30, 200):
-        assert P.t_quantile(0.975, df) == pytest.approx(stats.t.ppf(0.975, df), rel=1e-4)
 
 
 def test_errors_name_the_path_and_what_is_expected(tmp_path, symptom_run):

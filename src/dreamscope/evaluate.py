@@ -19,7 +19,6 @@ import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from statistics import NormalDist
 from typing import Callable
 
 import numpy as np
@@ -28,25 +27,13 @@ from dreamscope.cli_args import int_option, progress_bar
 from dreamscope.errors import DreamscopeError
 from dreamscope.metrics import SATURATION_THRESHOLD
 from dreamscope.run_files import CHECKPOINT, CONFIG
+from dreamscope.stats import interval, wilson_interval
 
 POLICIES = {"sample": "actions drawn from the policy, as in training", "mode": "the policy's most likely action"}
 #: far from the env seeds training uses (run.seed + env index, and + 1000 x episodes at resets)
 DEFAULT_SEED = 1_000_000
 
 Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion: unlike mean ± z·se it stays inside [0, 1]
-    and is not empty at 0 or ``trials`` successes, which sparse wins produce."""
-    if trials < 1:
-        raise ValueError("trials must be at least 1")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def play(envs, policy: Policy, episodes: int, seed: int, advance: Callable[[], None] = lambda: None) -> dict:
@@ -128,7 +115,6 @@ class Evaluation:
 
 
 def summarise(run: str, step: int, env: str, action_repeat: int, policy: str, played: dict) -> Evaluation:
-    from dreamscope.diagnostics.probe import interval
 
     score = interval(played["score"], 0.95)  # unbounded for a single episode
     wins = played["win"]

@@ -55,13 +55,8 @@ _TRIAL_KEYS = (*_MEASURED, "verdict", "answer", "prefill_steps", "status", "seco
 #: Config keys a rerun may change without making a finished trial a different run: how long, and
 #: where and on how many threads it computes (a trial run first with `dreamscope train` joins the sweep).
 _RESUMABLE_KEYS = {"run.steps", "run.device", "run.threads"}
-_VERDICT_COLOURS = {"BONUS_DOMINATES": "tab:red", "COLLAPSE": "tab:purple", "NO_SIGNAL": "tab:orange",
-                    "TRANSIENT_DIPS": "tab:brown", "EXPLORING": "tab:blue", "HEALTHY": "tab:green",
-                    "IMPOSSIBLE_ENTROPY": "tab:gray", "UNDECIDED": "tab:gray", "ERROR": "black"}
 #: Line colours per setting, none of them a verdict's colour, so the two panels cannot be confused.
 _SETTING_COLOURS = ("tab:blue", "tab:green", "tab:cyan", "tab:olive", "tab:pink", "navy", "teal", "goldenrod")
-_ANSWER_STYLES = {"cause": "bold red", "symptom": "bold yellow", "expected": "bold blue", "healthy": "bold green",
-                  "error": "bold magenta"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -422,7 +417,7 @@ def score_trend(steps, scores, prefill: int) -> tuple[float | None, float | None
     weighs no more than any other win. (None, None) with fewer than MIN_TREND_POINTS points."""
     import numpy as np
 
-    from dreamscope.diagnostics.doctor import trend_test
+    from dreamscope.stats import trend_test
 
     steps, scores = np.asarray(steps, dtype=np.float64), np.asarray(scores, dtype=np.float64)
     keep = (steps > prefill) & np.isfinite(scores)
@@ -652,6 +647,8 @@ def write_plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from dreamscope.report.style import ERROR_COLOUR, verdict_colour
+
     groups = result["settings"]
     rises = [f"rise p {_fmt(g['rise_p_pooled'])} ({g['rose']}/{g['rise_tested']} rose)" if g["rise_tested"] else ""
              for g in groups]
@@ -668,7 +665,8 @@ def write_plot(result: dict, path: Path) -> None:
         offsets = [0.0] if len(members) == 1 else [0.3 * (i / (len(members) - 1) - 0.5) for i in range(len(members))]
         for dx, row in zip(offsets, members):
             verdict = row["verdict"]
-            ax.scatter(x + dx, row["score"], color=_VERDICT_COLOURS.get(verdict, "tab:gray"), s=36, zorder=3,
+            colour = ERROR_COLOUR if verdict == "ERROR" else verdict_colour(verdict)
+            ax.scatter(x + dx, row["score"], color=colour, s=36, zorder=3,
                        label=None if verdict in shown else verdict)
             shown.add(verdict)
         if group["score_mean"] is not None:
@@ -794,6 +792,8 @@ def render(result: dict, console=None) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from dreamscope.report.style import answer_style
+
     console = console or Console()
     if not console.is_terminal:  # a log or a pipe: keep every column whole rather than fit 80 characters
         console.width = max(console.width, 200)
@@ -811,7 +811,8 @@ def render(result: dict, console=None) -> None:
         members = [r for r in result["trials"] if r["settings"] == group["settings"]]
         for i, row in enumerate(members):
             setting = [Text(v) for v in row["settings"].values()] if i == 0 else blank
-            answer = Text(row["error"] or row["answer"], style=_ANSWER_STYLES.get(row["answer"], ""))
+            answer = Text(row["error"] or row["answer"], style="bold magenta" if row["error"] else
+                          answer_style(row["answer"]))
             table.add_row(*setting, str(row["seed"]), row["status"],
                           *(_fmt(row[k]) for k in _MEASURED),
                           Text(row["verdict"]), answer)

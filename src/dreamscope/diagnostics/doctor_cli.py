@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--action-dim", metavar="D", help="action dimensions (default: from the run's meta)")
     parser.add_argument("--dist", metavar="{" + ",".join(DISTS) + "}",
                         help="policy distribution (default: run meta, else read off the logged entropy)")
+    parser.add_argument("--task", metavar="NAME",
+                        help="the task's name (e.g. MountainCarContinuous-v0): whether only a goal pays (a plateau "
+                             "without a positive score is no signal yet) or every step does (default: run meta)")
     parser.add_argument("--windows", metavar="N", default="4", help="number of step windows to judge (default 4)")
     parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     parser.add_argument("--html", metavar="REPORT", help="also write a self-contained HTML report here")
@@ -113,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable(args.html)
     fragments = _saved_fragments(args)
     the_run = load_run(args.path, args.format, mapping)
+    if args.task is not None:
+        the_run.meta["task"] = args.task
     diagnosis = diagnose(the_run, action_dim=action_dim, dist=args.dist, windows=windows)
     if args.html is not None:
         write_report(the_run, diagnosis, args.html, html_fragments=fragments)
@@ -127,8 +132,17 @@ def run(args: argparse.Namespace) -> int:
 TERMINAL_FIXES = 3
 TERMINAL_UNDECIDED = 4
 _MARK = {True: ("✓", "green"), False: ("✗", "red"), None: ("?", "yellow")}
-_STYLE = {"cause": "bold red", "symptom": "bold yellow", "expected": "bold blue", "healthy": "bold green",
-          "undecided": "bold white"}
+
+
+def two_answer_lines(held_by: str, blocked_by: str) -> list:
+    """The two halves of the answer as two terminal lines (shared with the probe's output)."""
+    from rich.text import Text
+
+    from dreamscope.diagnostics.answers import describe
+
+    held, blocked = describe(held_by, blocked_by)
+    return [Text.assemble(("entropy held by: ", "bold"), (held_by, "bold"), f" — {held}"),
+            Text.assemble(("learning blocked by: ", "bold"), (blocked_by, "bold"), f" — {blocked}")]
 
 
 def render(diagnosis, console=None, report: str | None = None) -> None:
@@ -144,14 +158,17 @@ def render(diagnosis, console=None, report: str | None = None) -> None:
 
     d = diagnosis
     console = console or Console()
-    style = _STYLE.get(d.answer, "bold")
+    from dreamscope.report.style import verdict_style
+
+    style = verdict_style(d.verdict)
     head = Text.assemble((d.verdict, style), "  ", (d.answer, style), f"  confidence {d.confidence:.2f}")
     timeline = Text("windows: ")
     for w in d.windows:
         timeline.append(f"{w.start}–{w.stop} ", style="dim")
-        timeline.append(f"{w.verdict} ", style=_STYLE.get(w.answer, ""))
+        timeline.append(f"{w.verdict} ", style=verdict_style(w.verdict))
     title = Text(f"dreamscope diagnose {d.run_path} ({d.run_format})")
-    console.print(Panel(Group(head, Text(d.summary), timeline), title=title, title_align="left"))
+    console.print(Panel(Group(head, *two_answer_lines(d.entropy_held_by, d.learning_blocked_by), Text(d.summary),
+                              timeline), title=title, title_align="left"))
 
     for f in d.findings:
         console.print(Text.assemble((f"{f.code} ", "bold magenta"), f.message))

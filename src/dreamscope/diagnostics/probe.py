@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import functools
 import json
 import math
 import time
@@ -26,10 +25,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dreamscope.diagnostics.answers import PROBE_CONCLUSION_BLOCKED_BY, PROBE_HOLDER_HELD_BY
 from dreamscope.checkpoint import load_agent, run_directory
 from dreamscope.cli_args import int_option, positive_float_option, progress_bar
 from dreamscope.errors import DreamscopeError
 from dreamscope.run_files import CHECKPOINT, CONFIG, REPLAY
+from dreamscope.stats import interval
 
 
 # --------------------------------------------------------------------------------------
@@ -150,46 +151,6 @@ def intervention_loss(ac, imag, intervention: Intervention, trained_eta: float):
 
 
 # --------------------------------------------------------------------------------------
-# Statistics
-# --------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=64)
-def t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t (no scipy at run time): bisection on the CDF, integrated by Simpson."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(p)
-    if df >= 1000:
-        return z
-    const = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
-
-    def cdf(t: float) -> float:
-        x = np.linspace(0.0, t, 2001)
-        y = const * (1.0 + x * x / df) ** (-(df + 1) / 2)
-        h = x[1] - x[0]
-        return 0.5 + h / 3 * (y[0] + y[-1] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum())
-
-    lo, hi = z, max(z, 1.0)
-    while cdf(hi) < p:
-        hi *= 2.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
-    return 0.5 * (lo + hi)
-
-
-def interval(x: np.ndarray, confidence: float) -> dict[str, float]:
-    """Mean, standard error and the two-sided Student-t interval of per-batch values."""
-    x = np.asarray(x, np.float64)
-    n = len(x)
-    mean = float(x.mean())
-    se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.inf
-    half = t_quantile(0.5 + confidence / 2, n - 1) * se if n > 1 else math.inf
-    return {"mean": mean, "se": se, "half_width": half, "lo": mean - half, "hi": mean + half, "n": n}
-
-
-# --------------------------------------------------------------------------------------
 # Result
 # --------------------------------------------------------------------------------------
 
@@ -238,9 +199,19 @@ class ProbeResult:
     def get(self, name: str) -> InterventionResult | None:
         return next((i for i in self.interventions if i.name == name), None)
 
+    @property
+    def learning_blocked_by(self) -> str:
+        """The conclusion in the doctor's code set (dreamscope.diagnostics.answers)."""
+        return PROBE_CONCLUSION_BLOCKED_BY[self.conclusion]
+
+    @property
+    def entropy_held_by(self) -> str:
+        return PROBE_HOLDER_HELD_BY[self.entropy_holder]
+
     def to_dict(self) -> dict:
         return _finite({"conclusion": self.conclusion, "statement": self.statement,
                         "entropy_holder": self.entropy_holder, "entropy_statement": self.entropy_statement,
+                        "entropy_held_by": self.entropy_held_by, "learning_blocked_by": self.learning_blocked_by,
                         "interventions": [i.to_dict() for i in self.interventions],
                         "gain_vs_trained": self.gain_vs_trained, "pg_drift": self.pg_drift,
                         "settings": self.settings,
@@ -340,7 +311,7 @@ def decide(results: dict[str, InterventionResult], gain: dict | None, scale: flo
         verb = "raises" if eta0.delta["return"]["mean"] > 0 else "changes"
         return "cause", (f"removing the entropy bonus ({eta_txt}) {sigma}, and {verb} imagined return by {ret(eta0)} "
                          f"(continuing with η as trained: {ret(trained)}; gain {_pm(gain)} return scales) {over}: "
-                         "the bonus is a cause")
+                         "learning is blocked by the entropy: the bonus is a cause")
     adv_ok = adv is not None and not can_improve(adv.delta["return_norm"])
     nothing = flat(eta0.delta["return_norm"]) and adv_ok and not can_improve(trained.delta["return_norm"])
     level, drift = eta0.before["std_level"], pg_drift
@@ -348,12 +319,12 @@ def decide(results: dict[str, InterventionResult], gain: dict | None, scale: flo
         return "symptom", (f"removing the entropy bonus ({eta_txt}) changes imagined return by {ret(eta0)} and ×10 "
                            f"advantages by {ret(adv)} (an effect would be ≥ {unit}) {over}; σ goes from {_g(s0)} to "
                            f"{_g(s1)} and the policy gradient keeps no direction (drift {drift:.2g}; noise gives ≈ 1): "
-                           "there is no learning signal to free — the entropy is a symptom")
+                           "learning is blocked by no signal: there is nothing to free — the entropy is a symptom")
     if nothing and level >= th.symptom_min_std_level and spread < eps * scale:
         return "symptom", (f"removing the entropy bonus ({eta_txt}) {sigma} but changes imagined return by only "
                            f"{ret(eta0)} (×10 advantages: {ret(adv)}) {over}; the whole spread of imagined returns is "
                            f"{_g(spread)} return units, under one effect ({unit}): the world model imagines almost "
-                           "no reward to win, so no policy can gain — there is no learning signal to free, and the "
+                           "no reward to win, so no policy can gain — learning is blocked by no signal, and the "
                            "entropy is a symptom")
     # Undecided: say why.
     if nothing and level >= th.symptom_min_std_level and eta0.after["std_at_upper_frac"] <= th.pinned_frac:
@@ -655,12 +626,16 @@ def probe(run_dir: str | Path, updates: int = 200, eval_batches: int = 8, train_
 # Output: terminal, JSON, HTML fragment
 # --------------------------------------------------------------------------------------
 
-_STYLE = {"cause": "bold red", "symptom": "bold yellow", "undecided": "bold white"}
-_COLOUR = {"cause": "#c62828", "symptom": "#b58900", "undecided": "#777777"}
 
 
 def _as_dict(result) -> dict:
     return result.to_dict() if hasattr(result, "to_dict") else result
+
+
+def _answers(r: dict) -> tuple[str, str]:
+    """(entropy_held_by, learning_blocked_by), also from a probe JSON saved before they were written."""
+    return (r.get("entropy_held_by") or PROBE_HOLDER_HELD_BY.get(r.get("entropy_holder", "unknown"), "unknown"),
+            r.get("learning_blocked_by") or PROBE_CONCLUSION_BLOCKED_BY[r["conclusion"]])
 
 
 def _rows(result: dict, compact: bool = False) -> list[tuple[str, ...]]:
@@ -709,9 +684,15 @@ def render(result, console=None) -> None:
     for row in _rows(r, compact=True):
         table.add_row(*(Text(c) for c in (row[0], *row[3:])))
     console.print(table)
+    from dreamscope.diagnostics.doctor_cli import two_answer_lines
+
+    for line in two_answer_lines(*_answers(r)):
+        console.print(line)
     if r.get("entropy_statement"):
         console.print(Text.assemble(("ENTROPY", "bold"), f"  {r['entropy_statement']}"))
-    style = _STYLE.get(r["conclusion"], "bold")
+    from dreamscope.report.style import probe_colour
+
+    style = f"bold {probe_colour(r['conclusion'])}"
     statement = r["statement"].removeprefix("undecided: ")
     console.print(Text.assemble((r["conclusion"].upper(), style), "  ", statement))
     th = r["thresholds"]
@@ -725,7 +706,8 @@ def render(result, console=None) -> None:
 
 def probe_html_section(result) -> str:
     """An HTML fragment (escaped, no external resources) of the probe for the report writer to embed."""
-    from dreamscope.report.html import badge_html, esc as e, table_html
+    from dreamscope.report.html import badge_html, esc as e, table_html, two_answers_html
+    from dreamscope.report.style import probe_colour
 
     r = _as_dict(result)
     s = r["settings"]
@@ -734,7 +716,8 @@ def probe_html_section(result) -> str:
     return (
         '<section class="probe">'
         '<h2>Probe: interventions from the checkpoint</h2>'
-        f'<p>{badge_html(r["conclusion"], _COLOUR.get(r["conclusion"], "#777777"))} {e(r["statement"])}</p>'
+        f'{two_answers_html(*_answers(r))}'
+        f'<p>{badge_html(r["conclusion"], probe_colour(r["conclusion"]))} {e(r["statement"])}</p>'
         f'{holder}'
         f'{table_html(HEADERS, ([e(c) for c in row] for row in _rows(r)))}'
         f'<p class="muted">{e(s["updates"])} actor updates per intervention from the trained actor (world model '

@@ -66,6 +66,23 @@ class Thresholds:
     #: autocorrelated, block means of ~1/20 of a window are close to independent.
     drift_blocks: int = 20
 
+    # --- a dead actor gradient
+    #: The actor's gradient norm at or below this is numerical zero: float32 round-off of a
+    #: gradient that no loss term reaches (a detached actor, a zero learning signal through a
+    #: saturated or clamped head) sits at 1e-8…1e-15, while a live actor gradient of any model
+    #: size is ≥ 1e-4 (a per-parameter gradient of 1e-6 over 10⁴ parameters).
+    grad_dead_abs: float = 1e-7
+    #: ... or the window's median has fallen below this fraction of the run's early stretch:
+    #: three orders of magnitude, far beyond what a learning rate schedule or a converging
+    #: policy does to the norm (both keep it within one or two).
+    grad_dead_fall: float = 1e-3
+    #: ... or the gradient is alive but σ (policy/std_mean, off its bounds) has not moved by more than this
+    #: fraction over the run so far (at least two windows' worth of points): a learning rate 0 or an
+    #: optimizer that does not hold the actor computes gradients that are never applied. A live actor
+    #: moves σ by a few per cent within its first hundred updates (Adam/LaProp steps are ~lr per
+    #: parameter whatever the gradient's size); 0.1 % is float noise of a mean over a batch.
+    frozen_std_rel: float = 1e-3
+
     # --- learning signal
     #: Normalised |advantage| (in units of max(limit, S)) below this is "≈ 0": the actions'
     #: advantages differ by under a tenth of the return spread — or, with S under its limit,
@@ -108,9 +125,22 @@ class Thresholds:
     #: ``trend_min_change_entropy`` of the entropy range); a trend test would miss a score
     #: that jumped to a plateau, whose Theil–Sen slope is 0 (most pairs tie).
     early_frac: float = 0.2
+    #: Series longer than this are averaged over consecutive blocks down to this many points
+    #: before any check (episode scores keep each block's best as episode/score_max): a level
+    #: or trend needs far fewer points, the trend test already works on ``trend_blocks`` block
+    #: medians, and tests on 10⁵–10⁶ autocorrelated log lines would call any wiggle significant.
+    #: It keeps a 1M-line log's diagnosis well under a second.
+    max_points: int = 20_000
     #: Fewest points a window needs before a level or a trend is decided from it (at least 3,
     #: the trend test's minimum); a median of fewer is one batch's noise.
     min_points: int = 4
+
+    #: A log too thin for any window to decide (a handful of training lines) is judged once
+    #: more as a single window whose levels need only this many points and whose trends only a
+    #: direction (this p, not a significance: three monotone points give p ≈ 0.3), with the
+    #: confidence multiplied by ``confidence_inferred`` and the point counts said.
+    thin_min_points: int = 1
+    thin_trend_alpha: float = 0.5
 
     # --- transient dips (normalised entropy)
     #: The level a dip falls from: the window's 90th percentile, i.e. where the entropy sits
@@ -168,3 +198,15 @@ class Thresholds:
 
 
 DEFAULT = Thresholds()
+
+#: The few thresholds the accuracy benchmark may choose on labelled runs (benchmarks/doctor_accuracy.py,
+#: leave-one-implementation-out), each with the values it tries; every other threshold stays at its
+#: default. Kept small so that a choice made on some implementations cannot fit noise in them.
+#: ``pinned_logstd_norm``: how close to its ceiling σ read off the entropy must sit to count as
+#: pinned; ``entropy_low_norm``: the floor's band; ``grad_dead_fall``: how far an actor gradient
+#: must fall to be dead.
+TUNABLE: dict[str, tuple[float, ...]] = {
+    "pinned_logstd_norm": (0.8, 0.9, 0.95),
+    "entropy_low_norm": (0.05, 0.1, 0.2),
+    "grad_dead_fall": (1e-4, 1e-3, 1e-2),
+}

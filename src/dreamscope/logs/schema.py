@@ -40,7 +40,9 @@ class Run:
     """A run's metrics under canonical names, with where they came from.
 
     ``meta`` carries what the reader could learn about the set-up: ``action_dim``, ``dist``
-    (``bounded_normal``, ``tanh_normal``, ``discrete``), ``eta``, std bounds. ``sources``
+    (``bounded_normal``, ``tanh_normal``, ``discrete``), ``eta``, std bounds, ``task`` (the
+    environment's name) and ``rewards`` (``sparse``: only reaching a goal pays; ``dense``: every
+    step does), which tell the doctor what a reward event is. ``sources``
     maps each canonical name to the foreign key it was read from.
     """
 

@@ -48,9 +48,19 @@ def badge_html(text: str, colour: str) -> str:
 
 
 def _badge(code: str) -> str:
-    from dreamscope.report.plots import VERDICT_COLOURS
+    from dreamscope.report.style import verdict_colour
 
-    return badge_html(code, VERDICT_COLOURS.get(code, "#888"))
+    return badge_html(code, verdict_colour(code))
+
+
+def two_answers_html(held_by: str, blocked_by: str) -> str:
+    """The two halves of the answer (doctor and probe alike), codes and words."""
+    from dreamscope.diagnostics.answers import describe
+
+    held, blocked = describe(held_by, blocked_by)
+    return (f"<table class='two-answers'><tr><th>entropy held by</th><td><code>{esc(held_by)}</code> — {esc(held)}"
+            f"</td></tr><tr><th>learning blocked by</th><td><code>{esc(blocked_by)}</code> — {esc(blocked)}</td></tr>"
+            "</table>")
 
 
 def _holds(h: bool | None) -> str:
@@ -106,6 +116,7 @@ def render_html(run, diagnosis, extra_sections: Iterable[tuple[str, str]] | None
     parts.append(f"<h1>dreamscope diagnosis {_badge(d.verdict)}</h1>")
     parts.append(f"<p class='muted'>run <code>{esc(run.path)}</code> · format {esc(run.format)} · "
                  f"answer <b>{esc(d.answer)}</b> · confidence {d.confidence:.2f}</p>")
+    parts.append(two_answers_html(d.entropy_held_by, d.learning_blocked_by))
     parts.append(f"<p class='answer'>{esc(d.summary)}</p>")
 
     parts.append("<h2>Verdict per step window</h2>")

@@ -14,18 +14,8 @@ from typing import Callable
 import numpy as np
 
 from dreamscope.logs.schema import Run
+from dreamscope.report.style import verdict_colour
 
-#: One colour per verdict, shared by the plots and the HTML badges.
-VERDICT_COLOURS: dict[str, str] = {
-    "BONUS_DOMINATES": "#d62728",
-    "COLLAPSE": "#7b2d8e",
-    "NO_SIGNAL": "#ff7f0e",
-    "TRANSIENT_DIPS": "#bcbd22",
-    "EXPLORING": "#1f77b4",
-    "HEALTHY": "#2ca02c",
-    "IMPOSSIBLE_ENTROPY": "#7f7f7f",
-    "UNDECIDED": "#c7c7c7",
-}
 #: More points than this are drawn as block medians with a min–max band (a 1M-line log stays legible).
 MAX_PLOT_POINTS = 2000
 
@@ -167,7 +157,7 @@ PLOTS: tuple[PlotSpec, ...] = (
 
 def _shade(ax, dx) -> None:
     for w in dx.windows:
-        ax.axvspan(w.start, w.stop, color=VERDICT_COLOURS.get(w.verdict, "#c7c7c7"), alpha=0.08, lw=0)
+        ax.axvspan(w.start, w.stop, color=verdict_colour(w.verdict), alpha=0.08, lw=0)
 
 
 def _figure(height: float):
@@ -206,7 +196,7 @@ def render_timeline(diagnosis) -> bytes:
     fig = _figure(1.4)
     ax = fig.subplots()
     for w in diagnosis.windows:
-        ax.broken_barh([(w.start, w.stop - w.start)], (0, 1), color=VERDICT_COLOURS.get(w.verdict, "#c7c7c7"))
+        ax.broken_barh([(w.start, w.stop - w.start)], (0, 1), color=verdict_colour(w.verdict))
         ax.text((w.start + w.stop) / 2, 0.5, f"{w.verdict}\n{w.confidence:.2f}", ha="center", va="center", fontsize=7)
     ax.set_yticks([])
     ax.set_xlabel("step")
