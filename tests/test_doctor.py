@@ -698,7 +698,7 @@ def test_real_ajayghimire_dead_actor_gradient_at_the_std_floor_is_no_signal_not_
     """Entropy −0.8836 at every point = 1 × (½ln(2πe) + ln 0.1): a 1-D Gaussian on its σ = 0.1 floor, read off
     the pinned value (no meta, no --action-dim). Its actor_grad_norm falls to ~1e-10 (numerical zero): nothing
     reaches the actor, so the floor is where σ was left, not what stops learning — NO_SIGNAL/symptom."""
-    dx = real_diagnosis("dreamerv3-torch_ajayghimire", mapping={"actor_grad_norm": "actor/grad_norm"})
+    dx = real_diagnosis("dreamerv3-torch_ajayghimire")  # the reader maps actor_grad_norm itself
     assert dx.verdict == "NO_SIGNAL" and dx.answer == "symptom"
     assert [w.verdict for w in dx.windows] == ["NO_SIGNAL"] * 4
     dead = shown(dx, "actor_grad_dead")
@@ -706,7 +706,12 @@ def test_real_ajayghimire_dead_actor_gradient_at_the_std_floor_is_no_signal_not_
     assert dx.scale.action_dim == 1 and dx.scale.floor == pytest.approx(-0.8836, abs=1e-4)
     assert any("read as 1" in a and "-0.8836" in a for a in dx.assumptions)
     # Without the gradient norm the same log reads as a collapse at the floor, returns unchecked.
-    blind = real_diagnosis("dreamerv3-torch_ajayghimire")
+    from dreamscope.logs import read_run
+
+    run = read_run(REALRUNS / "dreamerv3-torch_ajayghimire")
+    assert run.sources["actor/grad_norm"] == "actor_grad_norm"
+    del run.series["actor/grad_norm"]
+    blind = diagnose(run)
     assert blind.verdict == "COLLAPSE" and 0.3 < blind.confidence < 0.5
     assert shown(blind, "entropy_low").numbers["normalised"] == pytest.approx(0.0, abs=1e-3)
 

@@ -40,8 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_map(items: list[str]) -> dict[str, str]:
-    """--map OLD=NEW pairs; NEW must be a canonical metric name."""
-    from dreamscope.metrics import is_canonical
+    """--map OLD=NEW pairs; NEW must be a canonical metric name (an unknown one is named with the list)."""
+    from dreamscope.logs.names import check_mapping
 
     mapping: dict[str, str] = {}
     for item in items:
@@ -49,12 +49,10 @@ def parse_map(items: list[str]) -> dict[str, str]:
         old, new = old.strip(), new.strip()
         if not sep or not old or not new:
             raise DreamscopeError(f"--map {item!r} is not OLD=NEW; e.g. --map entropy_mean=policy/entropy")
-        if not is_canonical(new):
-            raise DreamscopeError(f"--map {item!r}: {new!r} is not a canonical metric name (see dreamscope.metrics)")
         if old in mapping and mapping[old] != new:
             raise DreamscopeError(f"--map {item!r}: {old!r} is already mapped to {mapping[old]!r}")
         mapping[old] = new
-    return mapping
+    return check_mapping(mapping)
 
 
 def load_run(path: str, fmt: str | None, mapping: dict[str, str]):
