@@ -355,7 +355,7 @@ def test_beats_baseline_p_is_the_exact_mann_whitney_tail(tmp_path):
     assert sweep.beats_baseline_p([3.0, 4.0, 5.0], [0.0, 1.0, 2.0]) == pytest.approx(1 / 20)  # 1 of C(6, 3) splits
     assert sweep.beats_baseline_p([0.0, 1.0, 2.0], [3.0, 4.0, 5.0]) == pytest.approx(1.0)
     assert sweep.beats_baseline_p([3.0, 1.0], [2.0]) == pytest.approx(2 / 3)  # U ≥ 1 in 2 of 3 splits
-    remedy, control = [1.75, 1.63, -0.20, 0.35, 0.63], [0.84, -0.12, 0.24]  # the README's 100k finals
+    remedy, control = [1.75, 1.63, -0.20, 0.35, 0.63], [0.84, -0.12, 0.24]  # the 100k finals in docs/airhockey_case_study.md
     assert sweep.beats_baseline_p(remedy, control) == pytest.approx(_mann_whitney_tail(remedy, control))
     assert sweep.beats_baseline_p([], control) is None and sweep.beats_baseline_p(remedy, []) is None
 

@@ -169,7 +169,7 @@ class Thresholds:
     #: explain. The same small model passes 0.95 on Pendulum-v1 within 2,000 steps; on air
     #: hockey it stays at 0.80-0.86 after 50,000 (a 4 x 4 or 32 x 4 latent, a 64-unit posterior), the puck
     #: off by 0.2 m of its 0.3-0.4 m spread and its y under 30% explained, and no policy learned
-    #: to score (README, air hockey sweeps); a 32 x 16 latent reaches 0.89 in the posterior but
+    #: to score (docs/airhockey_case_study.md); a 32 x 16 latent reaches 0.89 in the posterior but
     #: 0.71-0.73 after 15 imagined steps, and does not score either. Below 0.9 a tenth of what
     #: the observations vary by is noise to the actor.
     model_explained_min: float = 0.9
