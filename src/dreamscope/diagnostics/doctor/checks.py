@@ -47,27 +47,28 @@ def entropy_trend(w: Window) -> None:
         steps, raw = w.points("policy/entropy")
         if len(raw) >= w.th.min_points:
             t, rel = w.trend(steps, raw, w.spread("policy/entropy"))
-            direction = w.direction(t, rel, w.th.trend_min_change)
-            nums = {"mk_z": t.z, "p": t.p, "change_per_spread": rel, "tested_blocks": t.n}
-            for name, sign, word in (("entropy_rising", 1, "rising"), ("entropy_falling", -1, "falling")):
-                holds = direction == sign
-                w.results[name] = Evidence(
-                    name, "policy/entropy (nats; floor/ceiling unknown)", holds, nums, (w.start, w.stop),
-                    f"Mann–Kendall p = {fmt(t.p)}, change {fmt(rel)} of the run's entropy spread: entropy "
-                    + (word if holds else f"not significantly {word}"))
+            _entropy_direction(w, t, rel, w.th.trend_min_change, "change_per_spread",
+                               "policy/entropy (nats; floor/ceiling unknown)", "the run's entropy spread")
             return
     got = w.entropy_or_missing("entropy_rising", "entropy_falling")
     if got is None:
         return
     steps, norm = got
     t, change = w.trend(steps, norm, 1.0)
-    direction = w.direction(t, change, w.th.trend_min_change_entropy)
-    nums = {"mk_z": t.z, "p": t.p, "change_normalised": change, "tested_blocks": t.n}
+    _entropy_direction(w, t, change, w.th.trend_min_change_entropy, "change_normalised", "policy/entropy",
+                       "the floor–ceiling range")
+
+
+def _entropy_direction(w: Window, t, change: float, min_change: float, change_key: str, source: str,
+                       against: str) -> None:
+    """entropy_rising / entropy_falling from one trend test, ``change`` measured against ``against``."""
+    direction = w.direction(t, change, min_change)
+    nums = {"mk_z": t.z, "p": t.p, change_key: change, "tested_blocks": t.n}
     for name, sign, word in (("entropy_rising", 1, "rising"), ("entropy_falling", -1, "falling")):
         holds = direction == sign
         w.results[name] = Evidence(
-            name, "policy/entropy", holds, nums, (w.start, w.stop),
-            f"Mann–Kendall p = {fmt(t.p)}, change {fmt(change)} of the floor–ceiling range: entropy "
+            name, source, holds, nums, (w.start, w.stop),
+            f"Mann–Kendall p = {fmt(t.p)}, change {fmt(change)} of {against}: entropy "
             + (word if holds else f"not significantly {word}"))
 
 # ---- the run as a whole: now against its early stretch
