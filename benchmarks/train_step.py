@@ -39,6 +39,7 @@ def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: 
 
     from dreamscope.agent.agent import Agent
     from dreamscope.config import Config, apply_overrides, apply_preset
+    from dreamscope.diagnostics.signals import UpdateSignals
 
     if threads:
         torch.set_num_threads(threads)
@@ -56,12 +57,14 @@ def measure(preset: str, compiled: bool, precision: str, repeats: int, threads: 
     sync()
     warmup_s = time.perf_counter() - warm
 
+    signals = UpdateSignals()
+
     def timed(measure_signals: bool) -> tuple[float, float]:
         """Median wall and CPU seconds per update (CPU time is robust to a busy machine)."""
         wall, cpu = [], []
         for _ in range(repeats):
             t0, c0 = time.perf_counter(), time.process_time()
-            agent.train_step(batch, measure=measure_signals)
+            agent.train_step(batch, measure=signals if measure_signals else None)
             sync()
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)

@@ -9,7 +9,7 @@ from dreamscope.agent.agent import Agent
 from dreamscope.agent.behavior import ActorCritic, ReturnNorm, lambda_return, replay_return
 from dreamscope.agent.optim import LaProp, adaptive_clip_
 from dreamscope.config import ActorConfig, BehaviorConfig, Config, CriticConfig, apply_preset
-from dreamscope.diagnostics.signals import GradientSignals, explained_variance, reward_metrics
+from dreamscope.diagnostics.signals import GradientSignals, UpdateSignals, explained_variance, reward_metrics
 from dreamscope.dists import TanhNormal
 
 
@@ -42,7 +42,7 @@ def test_update_is_finite_and_measures_every_signal(dist, grad):
     torch.manual_seed(0)
     agent = Agent(tiny_config(actor__dist=dist, actor__grad=grad), obs_dim=5, action_dim=2)
     before = {n: p.detach().clone() for n, p in agent.named_parameters()}
-    metrics = agent.train_step(random_batch(), measure=True)
+    metrics = agent.train_step(random_batch(), measure=UpdateSignals())
     assert all(math.isfinite(v) for v in metrics.values()), metrics
     for key in ("policy/entropy", "policy/entropy_action", "policy/saturation_frac", "actor/logstd_push_ent",
                 "actor/ent_to_pg_drift_ratio", "return/scale", "adv_norm/abs_mean", "value/explained_var",
@@ -215,9 +215,9 @@ def test_bfloat16_update_follows_the_float32_one_on_float32_weights(grad):
     before = torch.cat([p.detach().flatten() for p in a32.parameters()])
     batch = random_batch(B=8, T=16)
     torch.manual_seed(1)
-    m32 = a32.train_step(batch, measure=True)
+    m32 = a32.train_step(batch, measure=UpdateSignals())
     torch.manual_seed(1)  # the same noise: differences come from the precision alone
-    m16 = a16.train_step(batch, measure=True)
+    m16 = a16.train_step(batch, measure=UpdateSignals())
     # Master weights and optimiser state stay float32; only the products ran in bfloat16.
     assert {p.dtype for p in a16.parameters()} == {torch.float32}
     assert {v.dtype for st in a16.opt.opt.state.values() for v in st.values() if torch.is_tensor(v)} == {torch.float32}

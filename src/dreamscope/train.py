@@ -138,6 +138,7 @@ class Trainer:
         import torch
 
         from dreamscope.agent.agent import Agent
+        from dreamscope.diagnostics.signals import UpdateSignals
         from dreamscope.envs.factory import make_vector_env
         from dreamscope.replay import Replay
         from dreamscope.rewards import smooth_rewards
@@ -165,6 +166,7 @@ class Trainer:
                 (self.logdir / name).unlink(missing_ok=True)
             shutil.rmtree(self.logdir / "tb", ignore_errors=True)
         self.agent = Agent(cfg, obs_dim, self.action_dim).to(r.device)
+        self.signals = UpdateSignals()  # the entropy signals every run.signals_every updates
         self.replay = Replay(r.replay_size, r.envs, obs_dim, self.action_dim, seed=r.seed)
         self.smooth = lambda rewards: smooth_rewards(rewards, r.reward_smoothing, r.smoothing_sigma, r.smoothing_delta, r.smoothing_alpha)
         self.pending: list[list[dict]] = [[] for _ in range(r.envs)]  # rows of unfinished episodes (smoothing only)
@@ -330,7 +332,7 @@ class Trainer:
                     self.update_credit += E * updates_per_row
                     while self.update_credit >= 1.0:
                         t0 = time.perf_counter()
-                        measure = self.agent.updates % r.signals_every == 0
+                        measure = self.signals if self.agent.updates % r.signals_every == 0 else None
                         batch = self.replay.sample(r.batch_size, seq, r.device)
                         for k, v in self.agent.train_step(batch, measure=measure).items():
                             interval[k].append(v)

@@ -12,7 +12,6 @@ from dreamscope.agent.optim import Optimizer
 from dreamscope.agent.precision import compute_dtype
 from dreamscope.agent.world_model import Latent, WorldModel
 from dreamscope.config import Config
-from dreamscope.diagnostics.signals import GradientSignals, policy_metrics, return_metrics, reward_metrics
 
 
 class Agent(nn.Module):
@@ -25,7 +24,6 @@ class Agent(nn.Module):
         self.model_params = list(self.wm.parameters()) + list(self.ac.critic.net.parameters())
         self.actor_params = list(self.ac.actor.parameters())
         self.opt = Optimizer(self.model_params + self.actor_params, cfg.optim)
-        self.gradient_signals = GradientSignals()
         self.updates = 0
         if cfg.run.compile:  # fuse the small ops: the filter step (64 per update), the whole 15-step
             # rollout, and the actor-critic losses with their backward (1-3 minutes of compiling first)
@@ -48,8 +46,11 @@ class Agent(nn.Module):
         return action, (latent, action)
 
     # ----------------------------------------------------------------------------- learning
-    def train_step(self, batch: dict[str, torch.Tensor], measure: bool = False) -> dict[str, float]:
-        """One update of world model, actor and critic; with ``measure`` also the entropy signals."""
+    def train_step(self, batch: dict[str, torch.Tensor], measure=None) -> dict[str, float]:
+        """One update of world model, actor and critic. ``measure``, when given, is the training
+        layer's measurer (:class:`dreamscope.diagnostics.signals.UpdateSignals`): it reads the
+        losses before the backward pass and the update's outputs after it, so that the agent
+        never imports the measurement."""
         self.train()
         device = batch["obs"].device.type
         dtype = compute_dtype(self.cfg.run.precision, device, self.cfg.world_model.deter)
@@ -70,9 +71,9 @@ class Agent(nn.Module):
                 critic_loss = critic_loss + replay_scale * replay_critic
         metrics: dict[str, float] = {}
         signal_seconds = 0.0
-        if measure:
+        if measure is not None:
             t0 = time.perf_counter()
-            metrics.update(self.gradient_signals.measure(out.pg_loss, out.ent_loss, self.actor_params, out.dist.std))
+            metrics.update(measure.before_backward(out, self.actor_params))
             signal_seconds = time.perf_counter() - t0
         # The actor loss only updates the actor, also when it backpropagates through the dynamics.
         (wm_loss + critic_loss).backward(inputs=self.model_params)
@@ -85,13 +86,9 @@ class Agent(nn.Module):
                                  **({"loss/critic_replay": replay_critic} if replay_scale > 0 else {}),
                                  **wm_metrics, **opt_metrics}))
         metrics.update(self.ac.entropy_control.update(out.dist))
-        if measure:
+        if measure is not None:
             t0 = time.perf_counter()
-            with torch.no_grad():
-                metrics.update(policy_metrics(out.dist, imag.action[:-1], out.logp, out.entropy))
-                rn = self.ac.retnorm
-                metrics.update(return_metrics(out.returns, out.value[:-1], out.adv, out.adv_normed, rn.lo, rn.hi))
-                metrics.update(reward_metrics(imag.reward[1:], batch["reward"], reward_dist.mean()))
+            metrics.update(measure.after_step(out, batch, reward_dist, self.ac.retnorm))
             signal_seconds += time.perf_counter() - t0
             metrics["perf/signals_seconds"] = signal_seconds
         return metrics

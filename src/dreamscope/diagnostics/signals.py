@@ -134,3 +134,24 @@ def reward_metrics(imag_reward: torch.Tensor, replay_reward: torch.Tensor, predi
         hits = (torch.sign(pred) == torch.sign(true)) & (pred.abs() >= 0.5 * true.abs())
         out["reward/head_hit_rate"] = _f(hits.float().mean())
     return out
+
+
+class UpdateSignals:
+    """Everything one DreamerV3 update is measured by, handed to ``Agent.train_step(measure=...)``
+    by the trainer (the agent never imports the measurement). Keeps the gradient EMAs of
+    :class:`GradientSignals` across the updates it measures."""
+
+    def __init__(self, drift_rate: float = 0.02):
+        self.gradients = GradientSignals(drift_rate)
+
+    def before_backward(self, out, actor_params: list[torch.Tensor]) -> dict[str, float]:
+        """The two loss terms' gradients on the actor (needs the graph: before the backward pass)."""
+        return self.gradients.measure(out.pg_loss, out.ent_loss, actor_params, out.dist.std)
+
+    @torch.no_grad()
+    def after_step(self, out, batch: dict[str, torch.Tensor], reward_dist, retnorm) -> dict[str, float]:
+        """Policy, return and reward signals of the update's outputs (``out``: the actor-critic's)."""
+        metrics = policy_metrics(out.dist, out.imag.action[:-1], out.logp, out.entropy)
+        metrics.update(return_metrics(out.returns, out.value[:-1], out.adv, out.adv_normed, retnorm.lo, retnorm.hi))
+        metrics.update(reward_metrics(out.imag.reward[1:], batch["reward"], reward_dist.mean()))
+        return metrics
