@@ -361,6 +361,15 @@ def test_resume_refuses_what_cannot_change_and_touches_nothing(tmp_path, capsys,
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_resume_refuses_another_logdir_and_accepts_its_own(tmp_path, capsys):
+    cfg = fast_config(**{"run.steps": 220})
+    dump_yaml(cfg, tmp_path / "config.yaml")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["train", "--resume", str(tmp_path), "--logdir", str(tmp_path / "elsewhere"), "--no-progress"]) == 2
+    assert "--logdir" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_resume_options_that_repeat_the_run_change_nothing(tmp_path):
     import argparse
 

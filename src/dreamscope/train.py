@@ -73,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         logdir = Path(args.resume)
         if not (logdir / CONFIG).exists():
             raise DreamscopeError(f"--resume {logdir}: no {CONFIG} there; is it a dreamscope run directory?")
+        if args.logdir is not None and Path(args.logdir).resolve() != logdir.resolve():
+            raise DreamscopeError(f"--logdir {args.logdir} with --resume {logdir}: a resumed run continues in its own "
+                                  "directory; drop --logdir (or copy the run directory there and resume that)")
         cfg, changes = requested_changes(load_run_config(logdir / CONFIG), option_sources(args), resolve_env_id,
                                          str(logdir))
     else:
