@@ -70,3 +70,11 @@ def test_cli_makes_openmp_threads_sleep_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     importlib.reload(dreamscope.cli)
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_a_plain_diagnosis_starts_without_torch(tmp_path):
+    """Reading a log and judging it needs numbers, not torch (1-2 s of start-up)."""
+    log = tmp_path / "metrics.csv"
+    log.write_text("step,policy/entropy\n" + "".join(f"{i},{1 + i / 100}\n" for i in range(60)))
+    result = _run_cli("diagnose", str(log), "--action-dim", "2", "--json")
+    assert result == {"code": 0, "loaded": []}

@@ -18,7 +18,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dreamscope.metrics import GAUSSIAN_ENTROPY_UNIT, LN2, SATURATION_THRESHOLD  # noqa: F401 (re-exported)
+from dreamscope.metrics import (  # noqa: F401 (re-exported)
+    GAUSSIAN_ENTROPY_UNIT, LN2, SATURATION_THRESHOLD, action_entropy_bound)
 
 
 def symlog(x: torch.Tensor) -> torch.Tensor:
@@ -32,11 +33,6 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
 def gaussian_entropy(std: torch.Tensor | float) -> torch.Tensor:
     """Per-dimension differential entropy of N(μ, std) in nats."""
     return GAUSSIAN_ENTROPY_UNIT + torch.log(torch.as_tensor(std, dtype=torch.float64))
-
-
-def action_entropy_bound(action_dim: int) -> float:
-    """Largest differential entropy of any distribution on [-1, 1]^d (the uniform's)."""
-    return action_dim * LN2
 
 
 def log1m_tanh_sq(x: torch.Tensor) -> torch.Tensor:

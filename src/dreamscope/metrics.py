@@ -13,6 +13,11 @@ LN2 = math.log(2.0)
 #: Entropy of a unit Gaussian in nats, ½·ln(2πe); add ln σ for N(μ, σ).
 GAUSSIAN_ENTROPY_UNIT = 0.5 * math.log(2.0 * math.pi * math.e)
 
+
+def action_entropy_bound(action_dim: int) -> float:
+    """Largest differential entropy of any distribution on [-1, 1]^d (the uniform's)."""
+    return action_dim * LN2
+
 CANONICAL_METRICS: dict[str, str] = {
     # policy distribution
     "policy/entropy": "entropy as the actor loss uses it (pre-tanh for squashed policies)",

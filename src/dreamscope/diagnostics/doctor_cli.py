@@ -84,19 +84,22 @@ def _saved_fragment(path: str, option: str, command: str, key: str, section) -> 
 
 
 def _saved_fragments(args: argparse.Namespace) -> list[str]:
-    """Sections for the report from saved probe / model-fit / evaluate results."""
-    from dreamscope.diagnostics.model_fit import model_fit_html_section
-    from dreamscope.evaluate import evaluation_html_section
-    from dreamscope.diagnostics.probe import probe_html_section
-
+    """Sections for the report from saved probe / model-fit / evaluate results. Each module is
+    imported only when its result is given: they load torch, which a plain diagnosis never needs."""
     fragments = []
     if args.probe is not None:
+        from dreamscope.diagnostics.probe import probe_html_section
+
         fragments.append(_saved_fragment(args.probe, "--probe", "dreamscope probe RUN", "interventions",
                                          probe_html_section))
     if args.model_fit is not None:
+        from dreamscope.diagnostics.model_fit import model_fit_html_section
+
         fragments.append(_saved_fragment(args.model_fit, "--model-fit", "dreamscope model-fit RUN", "dims",
                                          model_fit_html_section))
     if args.evaluation is not None:
+        from dreamscope.evaluate import evaluation_html_section
+
         fragments.append(_saved_fragment(args.evaluation, "--evaluation", "dreamscope evaluate RUN", "evaluations",
                                          evaluation_html_section))
     return fragments

@@ -181,7 +181,7 @@ def _saturation_from_sigma(w: Window) -> Evidence | None:
     erfc(atanh(0.99)/(σ√2)) is a lower bound on what the policy saturates. Marked inferred
     (not decisive): it counts half in the confidence.
     """
-    from dreamscope.dists import SATURATION_THRESHOLD
+    from dreamscope.metrics import SATURATION_THRESHOLD
 
     ceiling = w.results.get("sigma_at_ceiling")
     lo, hi = w.scale.logstd_lo, w.scale.logstd_hi

@@ -119,7 +119,7 @@ def entropy_scale(run: Run, action_dim: int | None = None, dist: str | None = No
 
     ``meta`` is the run's meta after :func:`clean_meta` (computed here when not given).
     """
-    from dreamscope.dists import GAUSSIAN_ENTROPY_UNIT, action_entropy_bound
+    from dreamscope.metrics import GAUSSIAN_ENTROPY_UNIT, action_entropy_bound
 
     meta = clean_meta(run.meta)[0] if meta is None else meta
     d = action_dim if action_dim is not None else meta.get("action_dim")
@@ -202,7 +202,7 @@ def fingerprint(run: Run, d: int | None, dist: str | None, edges: np.ndarray, th
 
     Needed to infer an unknown distribution, or to explain a value above d·ln2.
     """
-    from dreamscope.dists import action_entropy_bound
+    from dreamscope.metrics import action_entropy_bound
 
     if d is None or run.get("policy/entropy") is None:
         return None
@@ -256,7 +256,7 @@ def infer_action_dim(run: Run, edges: np.ndarray, th: Thresholds) -> tuple[_Pinn
     only when exactly one d ≤ ``infer_max_dim`` fits (any known bound, either side); otherwise
     (no pinned stretch, no fit, several fits) d stays unknown and the reason is returned.
     """
-    from dreamscope.dists import GAUSSIAN_ENTROPY_UNIT
+    from dreamscope.metrics import GAUSSIAN_ENTROPY_UNIT
     from dreamscope.fingerprint import BOUND_TOL, KNOWN_STD_BOUNDS
 
     if run.get("policy/entropy") is None or len(run.get("policy/entropy")) == 0:
