@@ -25,9 +25,9 @@ RANK = {"core": 0, "envs": 1, "agent": 1, "training": 2, "analysis": 3, "report"
 #: (importing module, imported module) pairs that still go upward.
 UPWARD = {
     ("diagnostics.model_fit", "report.html"),
-    ("diagnostics.probe", "diagnostics.doctor_cli"),
     ("diagnostics.probe", "report.html"),
     ("diagnostics.probe", "report.style"),
+    ("diagnostics.probe", "report.terminal"),
     ("evaluate", "report.html"),
 }
 

@@ -135,17 +135,6 @@ TERMINAL_UNDECIDED = 4
 _MARK = {True: ("✓", "green"), False: ("✗", "red"), None: ("?", "yellow")}
 
 
-def two_answer_lines(held_by: str, blocked_by: str) -> list:
-    """The two halves of the answer as two terminal lines (shared with the probe's output)."""
-    from rich.text import Text
-
-    from dreamscope.diagnostics.answers import describe
-
-    held, blocked = describe(held_by, blocked_by)
-    return [Text.assemble(("entropy held by: ", "bold"), (held_by, "bold"), f" — {held}"),
-            Text.assemble(("learning blocked by: ", "bold"), (blocked_by, "bold"), f" — {blocked}")]
-
-
 def render(diagnosis, console=None, report: str | None = None) -> None:
     """One screen: verdict and answer, findings, evidence, fixes, the probe, what is missing.
 
@@ -160,6 +149,7 @@ def render(diagnosis, console=None, report: str | None = None) -> None:
     d = diagnosis
     console = console or Console()
     from dreamscope.report.style import verdict_style
+    from dreamscope.report.terminal import two_answer_lines
 
     style = verdict_style(d.verdict)
     head = Text.assemble((d.verdict, style), "  ", (d.answer, style), f"  confidence {d.confidence:.2f}")

@@ -684,7 +684,7 @@ def render(result, console=None) -> None:
     for row in _rows(r, compact=True):
         table.add_row(*(Text(c) for c in (row[0], *row[3:])))
     console.print(table)
-    from dreamscope.diagnostics.doctor_cli import two_answer_lines
+    from dreamscope.report.terminal import two_answer_lines
 
     for line in two_answer_lines(*_answers(r)):
         console.print(line)
