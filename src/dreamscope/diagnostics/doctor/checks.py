@@ -163,8 +163,7 @@ def saturated(w: Window) -> None:
     sat = w.level("policy/saturation_frac")
     if sat is None:
         inferred = _saturation_from_sigma(w)
-        w.results["saturated"] = inferred or w.missing("saturated", "policy/saturation_frac",
-                                                              w.why_missing("policy/saturation_frac"))
+        w.results["saturated"] = inferred or w.missing("saturated", "policy/saturation_frac")
         return
     holds = sat >= w.th.saturation_high
     w.results["saturated"] = Evidence(
@@ -275,8 +274,7 @@ def bonus_drift(w: Window) -> None:
 def per_step_ratio(w: Window) -> None:
     ratio = w.level("actor/ent_to_pg_ratio")
     if ratio is None:
-        w.results["per_step_ratio"] = w.missing("per_step_ratio", "actor/ent_to_pg_ratio",
-                                                       w.why_missing("actor/ent_to_pg_ratio"))
+        w.results["per_step_ratio"] = w.missing("per_step_ratio", "actor/ent_to_pg_ratio")
         return
     _, cos = w.points("actor/grad_cos")
     nums = {"ratio_median": ratio}

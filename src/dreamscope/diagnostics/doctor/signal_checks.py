@@ -45,8 +45,7 @@ def adv_weak(w: Window) -> None:
 def return_scale_under(w: Window) -> None:
     scale = w.level("return/scale")
     if scale is None:
-        w.results["return_scale_under"] = w.missing("return_scale_under", "return/scale",
-                                                           w.why_missing("return/scale"))
+        w.results["return_scale_under"] = w.missing("return_scale_under", "return/scale")
         return
     ratio = scale / w.return_limit
     holds = ratio < w.th.return_scale_under
@@ -69,8 +68,7 @@ def head_misses(w: Window) -> None:
             "replay holds no reward events at all: there is nothing for the reward head to learn")
         return
     if hit is None:
-        w.results["head_misses"] = w.missing("head_misses", "reward/head_hit_rate",
-                                                    w.why_missing("reward/head_hit_rate"))
+        w.results["head_misses"] = w.missing("head_misses", "reward/head_hit_rate")
         return
     if replay is not None and replay > w.th.sparse_reward_max_frac:
         w.results["head_misses"] = Evidence(
@@ -95,8 +93,7 @@ def head_misses(w: Window) -> None:
 def critic_trivial(w: Window) -> None:
     ev = w.level("value/explained_var")
     if ev is None:
-        w.results["critic_trivial"] = w.missing("critic_trivial", "value/explained_var",
-                                                       w.why_missing("value/explained_var"))
+        w.results["critic_trivial"] = w.missing("critic_trivial", "value/explained_var")
         return
     holds = ev >= w.th.critic_trivial_ev
     w.results["critic_trivial"] = Evidence(
@@ -184,7 +181,7 @@ def actor_grad_dead(w: Window) -> None:
                 "actor/grad_norm")
     now = w.level(name)
     if now is None:
-        w.results["actor_grad_dead"] = w.missing("actor_grad_dead", name, w.why_missing(name))
+        w.results["actor_grad_dead"] = w.missing("actor_grad_dead", name)
         return
     _, _, early, _ = w.early_and_now(name)
     early_level = float(np.median(np.abs(early))) if len(early) else math.nan
@@ -218,8 +215,7 @@ def reward_seen(w: Window) -> None:
     values = {n: v[np.isfinite(v)] for n, v in values.items()}
     values = {n: v for n, v in values.items() if len(v)}
     if not values:
-        w.results["reward_seen"] = w.missing("reward_seen", "episode/score",
-                                                    w.why_missing("episode/score"))
+        w.results["reward_seen"] = w.missing("reward_seen", "episode/score")
         return
     best = max(float(v.max()) for v in values.values())
     nonzero = any(np.any(v != 0) for v in values.values())

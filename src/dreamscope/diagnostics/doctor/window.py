@@ -47,8 +47,9 @@ class Window:
         _, v = self.points(name)
         return float(np.median(v)) if len(v) >= self.th.min_points else None
 
-    def missing(self, check: str, signal: str, why: str) -> Evidence:
-        return Evidence(check, signal, None, {}, (self.start, self.stop), why)
+    def missing(self, check: str, signal: str, why: str | None = None) -> Evidence:
+        """Undecided evidence; ``why`` defaults to what ``why_missing(signal)`` says of the signal."""
+        return Evidence(check, signal, None, {}, (self.start, self.stop), why or self.why_missing(signal))
 
     def why_missing(self, *names: str) -> str:
         absent = [n for n in names if self.run.get(n) is None or len(self.run.get(n)) == 0]
